@@ -1,0 +1,231 @@
+"""The Analyzer: lexicons + matcher + classifier + policy, wired once, used many times.
+
+Build it once (it loads and validates lexicons and the policy, and builds the automata) and
+share it: every method is safe to call from many threads at once. The jieba dictionary and
+the classifier model load on first use, or up front with :meth:`Analyzer.warm`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from importlib.abc import Traversable
+from pathlib import Path
+from typing import Any, Literal
+
+from .errors import PolicyError
+from .lexicon import Lexicon, load_lexicon
+from .matching import Overlap, PhraseMatcher
+from .normalize import Normalizer
+from .policy import Policy, load_policy
+from .rules import Facts, RuleTrace, evaluate_rule, score
+from .tokenize import JiebaTokenizer, Tokenizer
+from .types import Conversation, ConversationScore, Finding, ToneResult, Turn
+
+__all__ = ["Analyzer"]
+
+ModelSpec = Literal["default"] | str | os.PathLike[str] | Any | None
+_REPORTED_KINDS = ("required", "banned")
+
+
+class Analyzer:
+    """Check texts and score conversations.
+
+    >>> a = Analyzer()                       # default lexicons and policy
+    >>> [f.phrase for f in a.check_text("您好，请稍等")]
+    ['您好', '请稍等']
+
+    Parameters
+    ----------
+    policy:
+        a preset name (``"default"``, ``"hotline"``, ``"bank"`` …), a policy file path, or a
+        :class:`~phrasecheck.policy.Policy`.
+    lexicons:
+        extra lexicon files or directories, loaded after the defaults.
+    default_lexicon:
+        ``False`` to use only ``lexicons``.
+    model:
+        ``"default"`` (the bundled reply-tone model, if installed), a model path, a loaded
+        model object with ``predict(texts) -> list[ToneResult]``, or ``None`` for no classifier.
+    overlap:
+        ``"longest"`` (default) or ``"all"``; see :mod:`phrasecheck.matching`.
+    """
+
+    def __init__(
+        self,
+        policy: str | os.PathLike[str] | Policy = "default",
+        *,
+        lexicons: Sequence[str | os.PathLike[str] | Traversable] = (),
+        default_lexicon: bool = True,
+        lexicon: Lexicon | None = None,
+        model: ModelSpec = "default",
+        overlap: Overlap = "longest",
+        normalizer: Normalizer | None = None,
+        tokenizer: Tokenizer | None = None,
+    ) -> None:
+        self.normalizer = normalizer or Normalizer()
+        self.lexicon = lexicon if lexicon is not None else load_lexicon(
+            *lexicons, defaults=default_lexicon, normalizer=self.normalizer)
+        self.policy = load_policy(policy)
+        issues = (self.policy.check_categories(self.lexicon.categories)
+                  + self.policy.check_bases(self.lexicon.bases))
+        if issues:
+            raise PolicyError(issues)
+        forms = [self.normalizer.fold_phrase(f) for e in self.lexicon for f in e.forms]
+        self.tokenizer: Tokenizer = tokenizer or JiebaTokenizer(
+            words=[f for f in forms if len(f) > 1])
+        by_role: dict[str, list[str]] = {}
+        for code, cat in self.lexicon.categories.items():
+            by_role.setdefault(cat.role, []).append(code)
+        self._matchers = {
+            role: PhraseMatcher(self.lexicon, normalizer=self.normalizer,
+                                tokenizer=self.tokenizer, overlap=overlap, categories=cats)
+            for role, cats in by_role.items()
+        }
+        self._model_spec = model
+        self._model: Any = None
+        self._model_loaded = False
+        self._lock = threading.Lock()
+        self._thresholds = {
+            r.spec["label"]: float(r.spec.get("threshold", 0.5))
+            for r in self.policy.rules if r.kind == "classifier"
+        }
+
+    def __repr__(self) -> str:
+        return (f"Analyzer(policy={self.policy.name!r}, lexicon={self.lexicon!r}, "
+                f"model={'loaded' if self._model is not None else self._model_spec!r})")
+
+    # ----------------------------------------------------------------------- components
+    def matcher(self, role: str = "agent") -> PhraseMatcher:
+        """The phrase matcher for turns of ``role`` (unknown roles are checked as agents)."""
+        return self._matchers.get(role) or self._matchers["agent"]
+
+    @property
+    def model(self) -> Any:
+        """The reply-tone model, loaded on first use (``None`` when there is none)."""
+        if not self._model_loaded:
+            with self._lock:
+                if not self._model_loaded:
+                    self._model = _load_model(self._model_spec)
+                    self._model_loaded = True
+        return self._model
+
+    def warm(self) -> Analyzer:
+        """Load jieba's dictionary and the model now rather than on first use."""
+        load = getattr(self.tokenizer, "load", None)
+        if load is not None:
+            load()
+        if self.model is not None:
+            self.model.predict(["您好"])
+        self.check_text("您好，请问有什么可以帮您？")
+        return self
+
+    # -------------------------------------------------------------------------- texts
+    def check_text(self, text: str, role: str = "agent", *, turn: int | None = None,
+                   classify: bool | None = None, kinds: Iterable[str] = _REPORTED_KINDS
+                   ) -> list[Finding]:
+        """Findings in one message: lexicon hits and, for agent text, the tone classifier.
+
+        ``kinds`` selects lexicon kinds (``required``, ``banned``, ``cue``). Spans are
+        half-open offsets into ``text``. ``classify=None`` classifies agent text when a model
+        is available.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"check_text() needs a str, got {type(text).__name__}")
+        wanted = set(kinds)
+        found = [f for f in self.matcher(role).findings(text, turn=turn, role=role)
+                 if f.kind in wanted]
+        if classify is None:
+            classify = role in ("agent", "unknown")
+        if classify and text.strip() and self.model is not None:
+            tone = self.model.predict([text])[0]
+            f = self._tone_finding(tone, text, turn, role)
+            if f is not None:
+                found.append(f)
+        return found
+
+    def _tone_finding(self, tone: ToneResult, text: str, turn: int | None,
+                      role: str) -> Finding | None:
+        if tone.label == "ok":
+            return None
+        threshold = self._thresholds.get(tone.label, 0.5)
+        prob = float(tone.probabilities.get(tone.label, 0.0))
+        if prob < threshold:
+            return None
+        top = "、".join(f for f, _ in tone.features[:3])
+        return Finding(
+            code=f"TONE-{tone.label.upper()}", category=tone.label, kind="banned", phrase="",
+            text=text, start=0, end=len(text), turn=turn, severity="major",
+            source="classifier", score=round(prob, 4), suggestion=None,
+            basis="prohibit.6",
+            explanation=f"reply-tone classifier: P({tone.label}) = {prob:.2f}"
+                        + (f"; cues: {top}" if top else ""),
+            role=role)
+
+    def classify(self, texts: Iterable[str]) -> list[ToneResult]:
+        """Reply-tone verdicts (``ok``/``rude``/``evasive``) for each text."""
+        model = self.model
+        if model is None:
+            raise RuntimeError("no reply-tone model is loaded: pass model=PATH to Analyzer(), "
+                               "or train one with `phrasecheck train`")
+        return list(model.predict(list(texts)))
+
+    # ------------------------------------------------------------------- conversations
+    def turn_findings(self, conversation: Conversation) -> list[list[Finding]]:
+        """Lexicon findings (all kinds, cues included) for every turn, in turn order."""
+        return [self.matcher(t.role).findings(t.text, turn=t.index, role=t.role)
+                for t in conversation.turns]
+
+    def _facts(self, conversation: Conversation) -> tuple[Facts, list[Finding]]:
+        if not isinstance(conversation, Conversation):
+            raise TypeError(f"expected a Conversation, got {type(conversation).__name__}")
+        per_turn = self.turn_findings(conversation)
+        reported = [f for fs in per_turn for f in fs if f.kind in _REPORTED_KINDS]
+        return Facts(conversation, per_turn, self._tone_fn(conversation.turns),
+                     dict(self.policy.settings)), reported
+
+    def _tone_fn(self, turns: Sequence[Turn]) -> Any:
+        if not self._thresholds or self.model is None:
+            return None
+        model = self.model
+        agent = [i for i, t in enumerate(turns) if t.role == "agent" and t.text.strip()]
+        cache: dict[int, ToneResult] = {}
+
+        def tone(i: int) -> ToneResult | None:
+            if not cache and agent:  # classify every agent turn in one batch
+                for j, r in zip(agent, model.predict([turns[j].text for j in agent])):
+                    cache[j] = r
+            return cache.get(i)
+
+        return tone
+
+    def score(self, conversation: Conversation) -> ConversationScore:
+        """Score one conversation under the policy, with evidence for every deduction."""
+        facts, reported = self._facts(conversation)
+        return score(self.policy, facts, reported)
+
+    def score_many(self, conversations: Iterable[Conversation]) -> Iterator[ConversationScore]:
+        for c in conversations:
+            yield self.score(c)
+
+    def test_rule(self, rule_id: str, conversation: Conversation) -> RuleTrace:
+        """Run one rule and show what it looked at, what it matched and why."""
+        rule = self.policy.rule(rule_id)
+        facts, _ = self._facts(conversation)
+        steps: list[str] = []
+        result = evaluate_rule(rule, facts, steps)
+        return RuleTrace(rule, result, steps)
+
+
+def _load_model(spec: ModelSpec) -> Any:
+    if spec is None or spec is False:
+        return None
+    if hasattr(spec, "predict"):
+        return spec
+    from .classify import default_model_path, load_model
+
+    if spec == "default":
+        path = default_model_path()
+        return None if path is None else load_model(path)
+    return load_model(Path(os.fspath(spec)))

@@ -1,0 +1,340 @@
+"""Evaluate a policy's rules on one conversation's facts, and score the result.
+
+Input is what earlier stages found (per-turn lexicon findings, a lazy per-turn tone
+verdict); output is one :class:`~phrasecheck.types.RuleResult` per rule, each with its
+evidence, and a :class:`~phrasecheck.types.ConversationScore`. This module reads no files and
+runs no matcher or model: it only applies the policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .policy import Policy, Rule
+from .types import Conversation, ConversationScore, Evidence, Finding, RuleResult, ToneResult
+
+__all__ = ["Facts", "RuleTrace", "evaluate", "evaluate_rule", "hold_events", "score"]
+
+ToneFn = Callable[[int], "ToneResult | None"]
+
+
+@dataclass
+class Facts:
+    """What the earlier stages know about one conversation.
+
+    ``findings[i]`` are the lexicon findings (all kinds, cues included) of ``turns[i]``;
+    ``tone(i)`` gives the classifier's verdict for turn ``i`` (``None`` without a model).
+    """
+
+    conversation: Conversation
+    findings: Sequence[Sequence[Finding]]
+    tone: ToneFn | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    classifier_findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def turns(self) -> Sequence[Any]:
+        return self.conversation.turns
+
+
+@dataclass
+class RuleTrace:
+    """What one rule looked at and concluded; ``str()`` gives a readable account."""
+
+    rule: Rule
+    result: RuleResult
+    steps: list[str]
+
+    def __str__(self) -> str:
+        head = (f"rule {self.rule.id} ({self.rule.kind}): {self.result.outcome.upper()}, "
+                f"deduction {self.result.deduction:g}")
+        if self.result.veto:
+            head += ", VETO"
+        lines = [head, f"  {self.rule.title}"]
+        lines += [f"  - {s}" for s in self.steps]
+        lines += [f"  evidence: {_ev(e)}" for e in self.result.evidence]
+        return "\n".join(lines)
+
+
+def _ev(e: Evidence) -> str:
+    if e.turn is not None and e.text is not None:
+        return f"turn {e.turn} [{e.start}:{e.end}] “{e.text}” — {e.note}"
+    if e.window is not None:
+        return f"turns {e.window[0]}–{e.window[1] - 1} — {e.note}"
+    return e.note
+
+
+def _role_ok(turn_role: str, wanted: str | None, default: str) -> bool:
+    want = wanted or default
+    return want == "any" or turn_role == want
+
+
+def _positions(facts: Facts, role: str | None, default: str = "agent") -> list[int]:
+    return [i for i, t in enumerate(facts.turns) if _role_ok(t.role, role, default)]
+
+
+def _hits(facts: Facts, positions: Sequence[int], categories: Sequence[str]) -> list[Finding]:
+    cats = set(categories)
+    return [f for i in positions for f in facts.findings[i] if f.category in cats]
+
+
+def _span_evidence(f: Finding, note: str) -> Evidence:
+    return Evidence(note=note, turn=f.turn, start=f.start, end=f.end, text=f.text, code=f.code)
+
+
+def _window(facts: Facts, positions: Sequence[int], note: str) -> Evidence:
+    idx = [facts.turns[p].index for p in positions]
+    return Evidence(note=note, window=(min(idx), max(idx) + 1) if idx else None)
+
+
+# ------------------------------------------------------------------------------ holds
+
+
+def hold_events(facts: Facts) -> list[tuple[int, str]]:
+    """Positions of the agent turns in which the agent puts the customer on hold.
+
+    A hold is an agent turn with a ``hold`` cue, or — when turns carry times — a silence of
+    at least ``settings.hold_gap_seconds`` (default 30) before an agent turn, anchored at the
+    last agent turn before the silence. Returns ``(position, reason)`` sorted by position.
+    """
+    turns = facts.turns
+    events: dict[int, str] = {}
+    for i, t in enumerate(turns):
+        if t.role == "agent":
+            cue = next((f for f in facts.findings[i] if f.category == "hold"), None)
+            if cue is not None:
+                events.setdefault(i, f"hold cue “{cue.text}”")
+    gap = float(facts.settings.get("hold_gap_seconds", 30))
+    last_agent = None
+    for i, t in enumerate(turns):
+        if i > 0 and t.role == "agent" and t.start is not None and last_agent is not None:
+            prev = turns[i - 1]
+            prev_end = prev.end if prev.end is not None else prev.start
+            if prev_end is not None and t.start - prev_end >= gap and last_agent not in events:
+                events[last_agent] = f"{t.start - prev_end:.0f}s silence before turn {t.index}"
+        if t.role == "agent":
+            last_agent = i
+    return sorted(events.items())
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def evaluate(policy: Policy, facts: Facts) -> list[RuleResult]:
+    return [evaluate_rule(rule, facts) for rule in policy.rules]
+
+
+def evaluate_rule(rule: Rule, facts: Facts, trace: list[str] | None = None) -> RuleResult:
+    steps: list[str] = [] if trace is None else trace
+    passed, evidence, occurrences, message = _run(rule.kind, rule.spec, facts, steps, rule)
+    deduction = 0.0
+    if passed is False:
+        if rule.per == "occurrence":
+            deduction = sum(occurrences) if occurrences else rule.deduction
+        else:
+            deduction = rule.deduction
+        if rule.cap is not None:
+            deduction = min(deduction, rule.cap)
+    return RuleResult(rule_id=rule.id, passed=passed, deduction=round(deduction, 4),
+                      evidence=tuple(evidence), title=rule.title, basis=rule.basis,
+                      veto=bool(rule.veto and passed is False), message=message)
+
+
+Outcome = tuple["bool | None", list[Evidence], list[float], str]
+
+
+def _run(kind: str, spec: Mapping[str, Any], facts: Facts, steps: list[str],
+         rule: Rule) -> Outcome:
+    if kind == "require":
+        return _require(spec, facts, steps)
+    if kind == "forbid":
+        return _forbid(spec, facts, steps, rule)
+    if kind == "classifier":
+        return _classifier(spec, facts, steps, rule)
+    if kind == "context":
+        return _context(spec, facts, steps, rule)
+    return _compose(kind, spec, facts, steps, rule)
+
+
+def _require(spec: Mapping[str, Any], facts: Facts, steps: list[str]) -> Outcome:
+    role = spec.get("role", "agent")
+    cats = spec["categories"]
+    positions = _positions(facts, role)
+    scope = spec.get("scope", "anywhere")
+    where = "anywhere"
+    if isinstance(scope, dict):
+        (edge, n), = scope.items()
+        positions = positions[:n] if edge == "first" else positions[-n:]
+        where = f"{edge} {n}"
+    if not positions:
+        steps.append(f"no {role} turns: rule does not apply")
+        return None, [], [], f"no {role} turns to check"
+    steps.append(f"looked for {'/'.join(cats)} in {role} turns "
+                 f"{[facts.turns[p].index for p in positions]} ({where})")
+    hits = _hits(facts, positions, cats)
+    if hits:
+        f = hits[0]
+        steps.append(f"found “{f.text}” ({f.code}) in turn {f.turn}")
+        return True, [_span_evidence(f, f"{f.category} phrase {f.code}")], [], (
+            f"found “{f.text}” in turn {f.turn}")
+    note = f"expected a {'/'.join(cats)} phrase in the {where} {role} turns"
+    steps.append("none found")
+    return False, [_window(facts, positions, note)], [], note
+
+
+def _forbid(spec: Mapping[str, Any], facts: Facts, steps: list[str], rule: Rule) -> Outcome:
+    role = spec.get("role", "agent")
+    cats = spec["categories"]
+    positions = _positions(facts, role)
+    weights = spec.get("severity_weights") or {}
+    hits = _hits(facts, positions, cats)
+    steps.append(f"looked for {'/'.join(cats)} in {len(positions)} {role} turns: "
+                 f"{len(hits)} hit(s)")
+    if not hits:
+        return True, [], [], "no banned phrase"
+    occ = [rule.deduction * float(weights.get(f.severity, 1.0)) for f in hits]
+    ev = [_span_evidence(f, f"{f.category} ({f.severity}) {f.code}"
+                            + (f"; say instead: {f.suggestion}" if f.suggestion else ""))
+          for f in hits]
+    for f in hits:
+        steps.append(f"turn {f.turn}: “{f.text}” = {f.code} {f.category}/{f.severity}")
+    return False, ev, occ, f"{len(hits)} banned phrase(s): " + "、".join(
+        dict.fromkeys(f.text for f in hits))
+
+
+def _classifier(spec: Mapping[str, Any], facts: Facts, steps: list[str], rule: Rule) -> Outcome:
+    if facts.tone is None:
+        steps.append("no classifier model loaded: rule does not apply")
+        return None, [], [], "no classifier model loaded"
+    label = spec["label"]
+    threshold = float(spec.get("threshold", 0.5))
+    positions = _positions(facts, spec.get("role"))
+    flagged = []
+    for p in positions:
+        tone = facts.tone(p)
+        if tone is None:
+            continue
+        prob = float(tone.probabilities.get(label, 0.0))
+        if prob >= threshold:
+            flagged.append((p, tone, prob))
+    steps.append(f"classified {len(positions)} turns; {len(flagged)} with P({label}) >= "
+                 f"{threshold:g}")
+    if not flagged:
+        return True, [], [], f"no {label} reply"
+    ev = []
+    for p, tone, prob in flagged:
+        t = facts.turns[p]
+        top = "、".join(f for f, _ in tone.features[:3])
+        note = f"P({label}) = {prob:.2f}" + (f"; cues: {top}" if top else "")
+        steps.append(f"turn {t.index}: {note}: “{t.text}”")
+        ev.append(Evidence(note=note, turn=t.index, start=0, end=len(t.text), text=t.text,
+                           code=f"TONE-{label.upper()}"))
+        facts.classifier_findings.append(Finding(
+            code=f"TONE-{label.upper()}", category=label, kind="banned", phrase="",
+            text=t.text, start=0, end=len(t.text), turn=t.index,
+            severity="major", source="classifier", score=round(prob, 4),
+            suggestion=None, basis=rule.basis,
+            explanation=f"reply-tone classifier: {note} (rule {rule.id})", role=t.role))
+    return False, ev, [rule.deduction] * len(flagged), f"{len(flagged)} {label} repl(ies)"
+
+
+def _context(spec: Mapping[str, Any], facts: Facts, steps: list[str], rule: Rule) -> Outcome:
+    trig, exp = spec["trigger"], spec["expect"]
+    exp_role = exp.get("role", "agent")
+    exp_cats = exp["categories"]
+    within = int(exp.get("within", 1))
+    window_kind = exp.get("window", "after")
+    anchors: list[tuple[int, str, Finding | None]] = []
+    if "event" in trig:
+        for pos, why in hold_events(facts):
+            anchors.append((pos, why, None))
+    else:
+        tpos = _positions(facts, trig.get("role"), "customer")
+        seen = set()
+        for f in _hits(facts, tpos, trig["categories"]):
+            pos = next(i for i in tpos if facts.turns[i].index == f.turn)
+            if pos not in seen:
+                seen.add(pos)
+                anchors.append((pos, f"“{f.text}” ({f.category})", f))
+    if not anchors:
+        steps.append("no trigger: rule does not apply")
+        return None, [], [], "no trigger"
+    role_positions = _positions(facts, exp_role)
+    evidence: list[Evidence] = []
+    occ: list[float] = []
+    met_any = False
+    for pos, why, trig_f in anchors:
+        t = facts.turns[pos]
+        if window_kind == "after":
+            window = [p for p in role_positions if p > pos][:within]
+        else:
+            window = [p for p in role_positions if p <= pos][-within:]
+        if not window:
+            steps.append(f"turn {t.index}: {why}; no {exp_role} turn {window_kind} it: skipped")
+            continue
+        hits = _hits(facts, window, exp_cats)
+        if hits:
+            met_any = True
+            steps.append(f"turn {t.index}: {why}; met by “{hits[0].text}” in turn {hits[0].turn}")
+            evidence.append(_span_evidence(hits[0], f"after trigger in turn {t.index}: {why}"))
+        else:
+            note = (f"turn {t.index}: {why}; expected {'/'.join(exp_cats)} in the "
+                    f"{within} {exp_role} turn(s) {window_kind} it")
+            steps.append(note + ": not found")
+            if trig_f is not None:
+                evidence.append(_span_evidence(trig_f, note))
+            else:
+                evidence.append(Evidence(note=note, turn=t.index, start=0, end=len(t.text),
+                                         text=t.text))
+            evidence.append(_window(facts, window, "searched here"))
+            occ.append(rule.deduction)
+    if not occ:
+        return (True if met_any else None), evidence, [], (
+            "every trigger answered" if met_any else "no trigger could be answered")
+    return False, evidence, occ, f"{len(occ)} trigger(s) not answered"
+
+
+def _compose(kind: str, spec: Mapping[str, Any], facts: Facts, steps: list[str],
+             rule: Rule) -> Outcome:
+    outcomes = []
+    evidence: list[Evidence] = []
+    for i, cond in enumerate(spec["conditions"]):
+        sub = Rule(id=f"{rule.id}[{i + 1}]", kind=cond["kind"], title="", basis=None,
+                   deduction=0.0, per="conversation", cap=None, veto=False,
+                   spec={k: v for k, v in cond.items() if k != "kind"})
+        sub_steps: list[str] = []
+        passed, ev, _, msg = _run(sub.kind, sub.spec, facts, sub_steps, sub)
+        outcomes.append(passed)
+        evidence.extend(ev)
+        steps.append(f"condition {i + 1} ({cond['kind']}): "
+                     f"{'na' if passed is None else 'pass' if passed else 'fail'} — {msg}")
+    applicable = [o for o in outcomes if o is not None]
+    if not applicable:
+        return None, evidence, [], "no condition applies"
+    if kind == "all":
+        ok = all(applicable)
+    elif kind == "any":
+        ok = any(applicable)
+    else:
+        ok = not any(applicable)
+    return ok, evidence, [], f"{kind} of {len(outcomes)} conditions: {'met' if ok else 'not met'}"
+
+
+# ------------------------------------------------------------------------------ scoring
+
+
+def score(policy: Policy, facts: Facts, findings: Sequence[Finding]) -> ConversationScore:
+    """Apply every rule and turn the deductions into a score and a grade."""
+    results = evaluate(policy, facts)
+    total = sum(r.deduction for r in results)
+    vetoed = any(r.veto for r in results)
+    value = policy.veto_score if vetoed else max(policy.floor, policy.start - total)
+    all_findings = sorted([*findings, *facts.classifier_findings],
+                          key=lambda f: (f.turn if f.turn is not None else -1, f.start, f.end))
+    return ConversationScore(
+        id=facts.conversation.id, score=round(value, 4), grade=policy.grade_for(value, vetoed),
+        vetoed=vetoed, rule_results=tuple(results), findings=tuple(all_findings),
+        policy=policy.name, metadata=dict(facts.conversation.metadata),
+    )

@@ -1,0 +1,106 @@
+"""Tokenisation: a small protocol and a jieba implementation that owns its own dictionary.
+
+phrasecheck never touches ``jieba.dt`` (the global tokenizer other code in the process may be
+configured differently) and never loads jieba at import time: the dictionary loads on first
+use, its cache goes to the system temporary directory (never the working directory), and
+jieba's "Building prefix dict…" chatter is kept off the user's terminal.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = ["JiebaTokenizer", "Tokenizer"]
+
+
+@runtime_checkable
+class Tokenizer(Protocol):
+    """Anything that splits text into ``(word, start, end)`` with half-open offsets."""
+
+    def tokenize(self, text: str) -> list[tuple[str, int, int]]: ...
+
+    def lcut(self, text: str) -> list[str]: ...
+
+
+class JiebaTokenizer:
+    """A thread-safe, lazily loaded ``jieba.Tokenizer``.
+
+    ``words`` are added to the dictionary (phrasecheck adds its lexicon phrases so they are
+    kept whole); ``dictionary`` replaces jieba's main dictionary.
+    """
+
+    def __init__(
+        self,
+        *,
+        dictionary: str | os.PathLike[str] | None = None,
+        words: Iterable[str] = (),
+        hmm: bool = True,
+        cache_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self._dictionary = None if dictionary is None else os.fspath(dictionary)
+        self._words = tuple(dict.fromkeys(w for w in words if w))
+        self._hmm = hmm
+        self._cache_dir = os.fspath(cache_dir) if cache_dir else tempfile.gettempdir()
+        self._jieba: Any = None
+        self._lock = threading.Lock()
+        self.boundaries = lru_cache(maxsize=65536)(self._boundaries)
+
+    def __repr__(self) -> str:
+        state = "loaded" if self._jieba is not None else "not loaded"
+        return f"JiebaTokenizer(words={len(self._words)}, hmm={self._hmm}, {state})"
+
+    @property
+    def loaded(self) -> bool:
+        return self._jieba is not None
+
+    def load(self) -> JiebaTokenizer:
+        """Load the dictionary now (otherwise it loads on first use)."""
+        self._get()
+        return self
+
+    def _get(self) -> Any:
+        tk = self._jieba
+        if tk is not None:
+            return tk
+        with self._lock:
+            if self._jieba is None:
+                self._jieba = self._build()
+            return self._jieba
+
+    def _build(self) -> Any:
+        import jieba  # imported on first use only: jieba configures logging when imported
+
+        logger = logging.getLogger("jieba")
+        previous = logger.level
+        logger.setLevel(logging.WARNING)
+        try:
+            tk = (jieba.Tokenizer(self._dictionary) if self._dictionary
+                  else jieba.Tokenizer())
+            tk.tmp_dir = self._cache_dir
+            tk.initialize()
+            for w in self._words:
+                tk.add_word(w)
+        finally:
+            logger.setLevel(previous)
+        return tk
+
+    def tokenize(self, text: str) -> list[tuple[str, int, int]]:
+        return list(self._get().tokenize(text, HMM=self._hmm))
+
+    def lcut(self, text: str) -> list[str]:
+        return list(self._get().lcut(text, HMM=self._hmm))
+
+    def _boundaries(self, text: str) -> frozenset[int]:
+        """Offsets in ``text`` where a token starts or ends (cached per clause)."""
+        cuts = {0, len(text)}
+        pos = 0
+        for word in self._get().cut(text, HMM=self._hmm):
+            pos += len(word)
+            cuts.add(pos)
+        return frozenset(cuts)

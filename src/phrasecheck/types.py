@@ -1,0 +1,202 @@
+"""Result and input types: frozen, slotted dataclasses shared by every stage.
+
+Offsets are half-open ``[start, end)`` character indexes into the ORIGINAL text of a turn
+(never into normalised text), so ``turn.text[f.start:f.end] == f.text`` always holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Role = Literal["agent", "customer", "system", "unknown"]
+ROLES: tuple[str, ...] = ("agent", "customer", "system", "unknown")
+
+Kind = Literal["required", "banned", "cue"]
+KINDS: tuple[str, ...] = ("required", "banned", "cue")
+
+Severity = Literal["info", "minor", "major", "critical"]
+SEVERITIES: tuple[str, ...] = ("info", "minor", "major", "critical")
+
+Source = Literal["lexicon", "classifier", "rule"]
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One utterance or chat message.
+
+    ``start``/``end`` are times in seconds from the start of the conversation when known.
+    ``speaker`` keeps the label the transcript used (``说话人1``, ``SPEAKER_00``, ``坐席``).
+    ``line`` is the 1-based line (or row) of the source file the turn starts on, if any.
+    """
+
+    index: int
+    role: str
+    text: str
+    start: float | None = None
+    end: float | None = None
+    speaker: str | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """A conversation: an id, its turns in order and free-form metadata.
+
+    Metadata carries what readers know (``source`` path, ``agent_id``, ``domain``,
+    ``channel``) and what they inferred (``role_inference``).
+    """
+
+    id: str
+    turns: tuple[Turn, ...]
+    metadata: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+    @property
+    def agent_turns(self) -> tuple[Turn, ...]:
+        return tuple(t for t in self.turns if t.role == "agent")
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """Something phrasecheck found in one turn, explained.
+
+    ``phrase`` is the canonical lexicon phrase; ``text`` is what the person actually wrote,
+    ``text == turn_text[start:end]``. ``source`` says which detector produced it;
+    ``score`` is its confidence (1.0 for lexicon hits, a probability for the classifier).
+    """
+
+    code: str
+    category: str
+    kind: str
+    phrase: str
+    text: str
+    start: int
+    end: int
+    turn: int | None = None
+    severity: str = "info"
+    source: str = "lexicon"
+    score: float = 1.0
+    suggestion: str | None = None
+    basis: str | None = None
+    explanation: str = ""
+    role: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Why a rule passed or failed.
+
+    Either a span in a turn (``turn``, ``start``, ``end``, ``text``) or, for something that
+    was expected but missing, the ``window`` of turn indexes ``[first, last)`` that was searched.
+    """
+
+    note: str
+    turn: int | None = None
+    start: int | None = None
+    end: int | None = None
+    text: str | None = None
+    window: tuple[int, int] | None = None
+    code: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleResult:
+    """The outcome of one policy rule on one conversation.
+
+    ``passed`` is ``None`` when the rule did not apply (e.g. no complaint, so no apology
+    was needed).
+    """
+
+    rule_id: str
+    passed: bool | None
+    deduction: float
+    evidence: tuple[Evidence, ...] = ()
+    title: str = ""
+    basis: str | None = None
+    veto: bool = False
+    message: str = ""
+
+    @property
+    def applicable(self) -> bool:
+        return self.passed is not None
+
+    @property
+    def outcome(self) -> str:
+        """``pass``, ``fail`` or ``na``."""
+        if self.passed is None:
+            return "na"
+        return "pass" if self.passed else "fail"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationScore:
+    """The score of one conversation under one policy, with all its evidence."""
+
+    id: str
+    score: float
+    grade: str
+    vetoed: bool
+    rule_results: tuple[RuleResult, ...]
+    findings: tuple[Finding, ...]
+    policy: str = "default"
+    metadata: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+    def rule(self, rule_id: str) -> RuleResult:
+        for r in self.rule_results:
+            if r.rule_id == rule_id:
+                return r
+        known = ", ".join(r.rule_id for r in self.rule_results)
+        raise KeyError(f"no rule {rule_id!r} in this score (rules: {known})")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["metadata"] = dict(self.metadata)
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class ToneResult:
+    """The reply-tone classifier's verdict on one text.
+
+    ``features`` lists the features that pushed most towards ``label``, with their
+    contributions, as the explanation.
+    """
+
+    label: str
+    probabilities: Mapping[str, float]
+    features: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def score(self) -> float:
+        return float(self.probabilities.get(self.label, 0.0))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "probabilities": dict(self.probabilities),
+                "features": [list(f) for f in self.features]}
+
+
+@dataclass(frozen=True, slots=True)
+class ReadError:
+    """A file, line or record that could not be read, and why. Never fatal for a batch."""
+
+    path: str
+    line: int | None
+    reason: str
+    conversation_id: str | None = None
+
+    def __str__(self) -> str:
+        where = self.path if self.line is None else f"{self.path}: line {self.line}"
+        return f"{where}: {self.reason}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
