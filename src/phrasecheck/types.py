@@ -200,3 +200,37 @@ class ReadError:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# ---------------------------------------------------------------------- (de)serialisation
+# Plain-dict round trips, used to stream results to disk and back (batch runs, workers).
+
+
+def turn_from_dict(d: Mapping[str, Any]) -> Turn:
+    return Turn(index=int(d["index"]), role=str(d["role"]), text=str(d["text"]),
+                start=d.get("start"), end=d.get("end"), speaker=d.get("speaker"),
+                line=d.get("line"))
+
+
+def conversation_to_dict(c: Conversation) -> dict[str, Any]:
+    return {"id": c.id, "turns": [asdict(t) for t in c.turns], "metadata": dict(c.metadata)}
+
+
+def conversation_from_dict(d: Mapping[str, Any]) -> Conversation:
+    return Conversation(id=str(d["id"]), turns=tuple(turn_from_dict(t) for t in d["turns"]),
+                        metadata=dict(d.get("metadata") or {}))
+
+
+def score_from_dict(d: Mapping[str, Any]) -> ConversationScore:
+    def evidence(e: Mapping[str, Any]) -> Evidence:
+        w = e.get("window")
+        return Evidence(**{**e, "window": None if w is None else (int(w[0]), int(w[1]))})
+
+    return ConversationScore(
+        id=str(d["id"]), score=float(d["score"]), grade=str(d["grade"]),
+        vetoed=bool(d["vetoed"]),
+        rule_results=tuple(
+            RuleResult(**{**r, "evidence": tuple(evidence(e) for e in r["evidence"])})
+            for r in d["rule_results"]),
+        findings=tuple(Finding(**f) for f in d["findings"]),
+        policy=str(d.get("policy", "default")), metadata=dict(d.get("metadata") or {}))

@@ -1,0 +1,389 @@
+"""Batch scoring: read many transcripts, score them in worker processes, write the outputs.
+
+Memory stays flat however large the input: conversations stream from the readers into a
+bounded window of in-flight chunks; every scored conversation is appended to
+``OUT/.phrasecheck/records.jsonl`` as soon as it is done; the outputs (``scores.*``,
+``findings.*``, ``errors.*``, ``report.html``, ``report.xlsx``) are then written from that
+file, each atomically (a temporary file renamed into place), so an interrupted run never
+leaves a half-written report, and ``resume=True`` skips what a previous run already scored.
+
+Each worker process builds its :class:`~phrasecheck.analyzer.Analyzer` once.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import statistics
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .frames import score_row
+from .types import (
+    Conversation,
+    ConversationScore,
+    ReadError,
+    conversation_from_dict,
+    conversation_to_dict,
+    score_from_dict,
+)
+
+__all__ = ["FORMATS", "BatchConfig", "BatchResult", "run_batch"]
+
+FORMATS = ("csv", "jsonl", "parquet", "xlsx", "html")
+WORK_DIR = ".phrasecheck"
+FINDING_OUT_COLUMNS = [
+    "conversation_id", "turn", "role", "start", "end", "text", "turn_text", "code", "category",
+    "kind", "severity", "source", "score", "phrase", "suggestion", "rules", "basis",
+    "basis_text", "explanation",
+]
+ERROR_COLUMNS = ["path", "line", "conversation_id", "reason"]
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    """Everything a worker needs to build its Analyzer (must pickle)."""
+
+    policy: Any = "default"
+    lexicons: tuple[str, ...] = ()
+    default_lexicon: bool = True
+    model: Any = "default"
+
+    def build(self) -> Any:
+        from .analyzer import Analyzer
+
+        return Analyzer(policy=self.policy, lexicons=self.lexicons,
+                        default_lexicon=self.default_lexicon, model=self.model)
+
+
+@dataclass
+class BatchResult:
+    out_dir: Path
+    scored: int = 0
+    resumed: int = 0
+    errors: list[ReadError] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    grades: Counter[str] = field(default_factory=Counter)
+    violations: Counter[str] = field(default_factory=Counter)
+    vetoed: int = 0
+    below: list[str] = field(default_factory=list)
+    outputs: list[Path] = field(default_factory=list)
+    seconds: float = 0.0
+    chars: int = 0
+
+    @property
+    def mean_score(self) -> float | None:
+        return statistics.fmean(self.scores) if self.scores else None
+
+    @property
+    def total(self) -> int:
+        return len(self.scores)
+
+
+# ------------------------------------------------------------------------------ workers
+
+_WORKER_ANALYZER: Any = None
+
+
+def _init_worker(config: BatchConfig) -> None:
+    global _WORKER_ANALYZER
+    _WORKER_ANALYZER = config.build().warm()
+
+
+def _score_chunk(chunk: list[Conversation]) -> list[ConversationScore]:
+    return [_WORKER_ANALYZER.score(c) for c in chunk]
+
+
+def _chunks(items: Iterable[Conversation], size: int) -> Iterator[list[Conversation]]:
+    chunk: list[Conversation] = []
+    for c in items:
+        chunk.append(c)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _score_stream(conversations: Iterable[Conversation], config: BatchConfig, jobs: int,
+                  chunk_size: int = 8) -> Iterator[tuple[Conversation, ConversationScore]]:
+    """Score in order, in ``jobs`` processes, with a bounded number of chunks in flight."""
+    if jobs <= 1:
+        analyzer = config.build()
+        for c in conversations:
+            yield c, analyzer.score(c)
+        return
+    window = jobs * 4
+    pending: list[tuple[list[Conversation], Future[list[ConversationScore]]]] = []
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
+                             initargs=(config,)) as pool:
+        for chunk in _chunks(conversations, chunk_size):
+            pending.append((chunk, pool.submit(_score_chunk, chunk)))
+            while len(pending) >= window:
+                done_chunk, fut = pending.pop(0)
+                yield from zip(done_chunk, fut.result())
+        for done_chunk, fut in pending:
+            yield from zip(done_chunk, fut.result())
+
+
+# ------------------------------------------------------------------------------ writing
+
+
+class _AtomicFile:
+    """Write to ``path.tmp-<pid>`` and rename into place on success."""
+
+    def __init__(self, path: Path, mode: str = "w", **kwargs: Any) -> None:
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        self.fh = open(self.tmp, mode, **kwargs)  # noqa: SIM115
+
+    def __enter__(self) -> Any:
+        return self.fh
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.fh.close()
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+def _rules_by_category(policy: Any) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for r in policy.rules:
+        for cat in r.categories():
+            out.setdefault(cat, []).append(r.id)
+        if r.kind == "classifier":
+            out.setdefault(r.spec["label"], []).append(r.id)
+    return out
+
+
+def _finding_rows(c: Conversation, s: ConversationScore, rules_by_cat: dict[str, list[str]],
+                  bases: Any, redact: Callable[[str], str]) -> Iterator[dict[str, Any]]:
+    by_index = {t.index: t for t in c.turns}
+    for f in s.findings:
+        turn = by_index.get(f.turn) if f.turn is not None else None
+        basis = bases.get(f.basis) if f.basis else None
+        yield {
+            "conversation_id": s.id, "turn": f.turn, "role": f.role, "start": f.start,
+            "end": f.end, "text": redact(f.text),
+            "turn_text": redact(turn.text) if turn is not None else None,
+            "code": f.code, "category": f.category, "kind": f.kind, "severity": f.severity,
+            "source": f.source, "score": f.score, "phrase": f.phrase,
+            "suggestion": f.suggestion, "rules": ",".join(rules_by_cat.get(f.category, [])),
+            "basis": f.basis, "basis_text": None if basis is None else basis.text,
+            "explanation": f.explanation,
+        }
+
+
+def _write_table(path_base: Path, fmt: str, columns: Sequence[str],
+                 rows: Callable[[], Iterable[dict[str, Any]]]) -> Path:
+    path = path_base.with_suffix(f".{fmt}")
+    if fmt == "csv":
+        # utf-8-sig so Excel opens Chinese text correctly when a QA lead double-clicks it
+        with _AtomicFile(path, "w", encoding="utf-8-sig", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
+            w.writeheader()
+            for r in rows():
+                w.writerow(r)
+    elif fmt == "jsonl":
+        with _AtomicFile(path, "w", encoding="utf-8") as fh:
+            for r in rows():
+                fh.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
+    elif fmt == "parquet":
+        import pandas as pd
+
+        df = pd.DataFrame(list(rows()), columns=list(columns))
+        with _AtomicFile(path, "wb") as fh:
+            df.to_parquet(fh, index=False)
+    else:
+        raise ValueError(f"unknown table format {fmt!r}")
+    return path
+
+
+def _read_records(path: Path) -> Iterator[tuple[Conversation, ConversationScore]]:
+    if not path.exists():
+        return
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by an interrupted run
+            yield conversation_from_dict(rec["c"]), score_from_dict(rec["s"])
+
+
+def _completed_ids(path: Path) -> set[str]:
+    """Ids already scored in ``path``; a trailing partial line is cut off."""
+    ids: set[str] = set()
+    if not path.exists():
+        return ids
+    good = 0
+    with open(path, "rb") as fh:
+        for raw in fh:
+            try:
+                ids.add(json.loads(raw)["s"]["id"])
+            except (json.JSONDecodeError, KeyError, UnicodeDecodeError):
+                break
+            good += len(raw)
+    with open(path, "r+b") as fh:
+        fh.truncate(good)
+    return ids
+
+
+# ---------------------------------------------------------------------------------- run
+
+
+def run_batch(
+    conversations: Iterable[Conversation],
+    out_dir: str | os.PathLike[str],
+    *,
+    config: BatchConfig | None = None,
+    formats: Sequence[str] = ("csv", "xlsx", "html"),
+    jobs: int = 1,
+    resume: bool = False,
+    redact: bool = True,
+    fail_under: float | None = None,
+    errors: Callable[[], Sequence[ReadError]] = lambda: (),
+    on_scored: Callable[[ConversationScore], None] | None = None,
+    analyzer: Any = None,
+) -> BatchResult:
+    """Score ``conversations`` into ``out_dir`` and write the requested outputs.
+
+    ``errors`` returns the read errors collected so far (called at the end). ``analyzer``
+    (for the policy, lexicon and bases used in reports) defaults to ``config.build()``.
+    """
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r} (available: {', '.join(FORMATS)})")
+    config = config or BatchConfig()
+    out = Path(out_dir)
+    work = out / WORK_DIR
+    work.mkdir(parents=True, exist_ok=True)
+    records_path = work / "records.jsonl"
+    result = BatchResult(out_dir=out)
+    started = time.perf_counter()
+
+    done = _completed_ids(records_path) if resume else set()
+    if not resume and records_path.exists():
+        records_path.unlink()
+    result.resumed = len(done)
+
+    def todo() -> Iterator[Conversation]:
+        for c in conversations:
+            if c.id not in done:
+                yield c
+
+    with open(records_path, "a", encoding="utf-8") as rec:
+        for conv, sc in _score_stream(todo(), config, jobs):
+            rec.write(json.dumps({"c": conversation_to_dict(conv), "s": sc.to_dict()},
+                                 ensure_ascii=False, default=str) + "\n")
+            rec.flush()
+            result.scored += 1
+            result.chars += sum(len(t.text) for t in conv.turns)
+            if on_scored is not None:
+                on_scored(sc)
+
+    analyzer = analyzer if analyzer is not None else config.build()
+    for _, sc in _read_records(records_path):
+        result.scores.append(sc.score)
+        result.grades[sc.grade] += 1
+        result.vetoed += sc.vetoed
+        for r in sc.rule_results:
+            if r.passed is False:
+                result.violations[r.rule_id] += 1
+        if fail_under is not None and sc.score < fail_under:
+            result.below.append(sc.id)
+    result.errors = list(errors())
+    result.outputs = write_outputs(out, records_path, result, analyzer, formats, redact)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _redactor(enabled: bool) -> Callable[[str], str]:
+    if not enabled:
+        return lambda s: s
+    from .reports.redact import redact
+
+    return redact
+
+
+def write_outputs(out: Path, records_path: Path, result: BatchResult, analyzer: Any,
+                  formats: Sequence[str], redact: bool) -> list[Path]:
+    written: list[Path] = []
+    policy, lexicon = analyzer.policy, analyzer.lexicon
+    rules_by_cat = _rules_by_category(policy)
+    red = _redactor(redact)
+    rule_ids = list(policy.rule_ids)
+    score_cols = ["id", "score", "grade", "vetoed", "policy", "n_findings", "n_banned",
+                  "failed_rules", "deduction", "agent_id", "domain", "channel", "source",
+                  "format", *[f"rule_{r}" for r in rule_ids]]
+
+    def score_rows() -> Iterator[dict[str, Any]]:
+        for _, s in _read_records(records_path):
+            yield score_row(s)
+
+    def finding_rows() -> Iterator[dict[str, Any]]:
+        for c, s in _read_records(records_path):
+            yield from _finding_rows(c, s, rules_by_cat, lexicon.bases, red)
+
+    def error_rows() -> Iterator[dict[str, Any]]:
+        for e in result.errors:
+            yield {"path": e.path, "line": e.line, "conversation_id": e.conversation_id,
+                   "reason": e.reason}
+
+    for fmt in formats:
+        if fmt in ("csv", "jsonl", "parquet"):
+            written.append(_write_table(out / "scores", fmt, score_cols, score_rows))
+            written.append(_write_table(out / "findings", fmt, FINDING_OUT_COLUMNS,
+                                        finding_rows))
+            written.append(_write_table(out / "errors", fmt, ERROR_COLUMNS, error_rows))
+    if "xlsx" in formats:
+        import pandas as pd
+
+        from .reports.excel import write_xlsx_report
+
+        scores_df = pd.DataFrame(list(score_rows()), columns=score_cols)
+        findings_df = pd.DataFrame(list(finding_rows()), columns=FINDING_OUT_COLUMNS)
+        errors_df = pd.DataFrame(list(error_rows()), columns=ERROR_COLUMNS)
+        path = out / "report.xlsx"
+        # texts in finding_rows are already redacted
+        write_xlsx_report(path, scores_df, findings_df, errors_df, summary_dict(result, policy),
+                          redact=False)
+        written.append(path)
+    if "html" in formats:
+        from .reports.html import write_html_report
+
+        path = out / "report.html"
+        write_html_report(path, lambda: _read_records(records_path), errors=result.errors,
+                          policy=policy, lexicon=lexicon, redact=redact)
+        written.append(path)
+    return written
+
+
+def summary_dict(result: BatchResult, policy: Any) -> dict[str, Any]:
+    mean = result.mean_score
+    return {
+        "policy": policy.name,
+        "conversations scored": result.total,
+        "errors": len(result.errors),
+        "mean score": None if mean is None else round(mean, 2),
+        "median score": round(statistics.median(result.scores), 2) if result.scores else None,
+        "vetoed": result.vetoed,
+        **{f"grade {g}": n for g, n in sorted(result.grades.items())},
+        **{f"violations of {r}": n for r, n in result.violations.most_common()},
+    }
+
+
+def errors_text(errors: Sequence[ReadError]) -> str:
+    buf = io.StringIO()
+    for e in errors:
+        buf.write(f"{e}\n")
+    return buf.getvalue()

@@ -1,0 +1,459 @@
+"""The ``phrasecheck`` command line: a thin layer over the library.
+
+typer gives typed options, ``--help`` for free and shell completion; rich draws the
+progress bar, tables and highlighted findings (and degrades to plain text off a terminal).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ._version import __version__
+
+app = typer.Typer(
+    name="phrasecheck",
+    help="Check Chinese service conversations for courtesy compliance (服务用语质检).",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+lexicon_app = typer.Typer(help="Work with lexicon files.", no_args_is_help=True)
+app.add_typer(lexicon_app, name="lexicon")
+
+EXIT_OK, EXIT_BELOW, EXIT_USAGE = 0, 1, 2
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _usage_error(message: str) -> typer.Exit:
+    _console(stderr=True).print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    return typer.Exit(EXIT_USAGE)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"phrasecheck {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    """phrasecheck: courtesy-compliance QA for Chinese service conversations."""
+
+
+def _analyzer(policy: str, lexicon: list[Path] | None, no_default_lexicon: bool,
+              model: str | None) -> Any:
+    from .analyzer import Analyzer
+    from .errors import LexiconError, ModelError, PolicyError
+
+    try:
+        return Analyzer(policy=_policy_ref(policy), lexicons=[str(p) for p in lexicon or []],
+                        default_lexicon=not no_default_lexicon,
+                        model=_model_ref(model))
+    except (PolicyError, LexiconError, ModelError, FileNotFoundError) as exc:
+        raise _usage_error(str(exc)) from None
+
+
+def _policy_ref(policy: str) -> str:
+    return str(Path(policy)) if os.path.sep in policy or policy.endswith(
+        (".yaml", ".yml", ".toml")) else policy
+
+
+def _model_ref(model: str | None) -> Any:
+    if model is None or model == "default":
+        return "default"
+    if model == "none":
+        return None
+    return model
+
+
+PolicyOpt = Annotated[str, typer.Option("--policy", "-p",
+                                        help="Preset name (see `phrasecheck policies`) or a "
+                                             "policy file.")]
+LexiconOpt = Annotated[Optional[list[Path]], typer.Option(  # noqa: UP045 (typer needs it)
+    "--lexicon", "-l", help="Extra lexicon file or directory (repeatable).")]
+NoDefaultLexOpt = Annotated[bool, typer.Option("--no-default-lexicon",
+                                               help="Use only the --lexicon files.")]
+ModelOpt = Annotated[Optional[str], typer.Option(  # noqa: UP045
+    "--model", help="Reply-tone model file; 'none' to switch the classifier off.")]
+
+
+# --------------------------------------------------------------------------------- score
+
+
+@app.command()
+def score(
+    inputs: Annotated[list[str], typer.Argument(
+        help="Files, folders (recursive) or globs of transcripts (.txt .jsonl .json .csv "
+             ".xlsx); '-' reads JSONL from stdin.")],
+    policy: PolicyOpt = "default",
+    lexicon: LexiconOpt = None,
+    no_default_lexicon: NoDefaultLexOpt = False,
+    model: ModelOpt = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("report"),
+    format: Annotated[str, typer.Option(
+        "--format", "-f", help="Comma-separated: csv,xlsx,html,jsonl,parquet.")
+    ] = "csv,xlsx,html",
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes (default: all "
+                                                           "cores).")] = 0,
+    redact: Annotated[bool, typer.Option("--redact/--no-redact",
+                                         help="Mask phone, ID, bank-card numbers and e-mail "
+                                              "addresses in every output.")] = True,
+    fail_under: Annotated[Optional[float], typer.Option(  # noqa: UP045
+        "--fail-under", help="Exit 1 if any conversation scores below this.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Skip conversations already "
+                                                          "scored in --out.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no summary.")
+                     ] = False,
+    encoding: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--encoding", help="Force the input encoding (default: detect).")] = None,
+    agent_speaker: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
+        "--agent-speaker", help="Speaker label that is the agent in diarised transcripts "
+                                "(overrides inference; repeatable).")] = None,
+) -> None:
+    """Batch-score transcripts into scores, findings, errors and reports."""
+    from .batch import FORMATS, BatchConfig, run_batch
+    from .readers import expand_inputs, read_conversations, read_stream
+    from .types import ReadError
+
+    formats = [f.strip().lower() for f in format.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise _usage_error(f"unknown format {', '.join(unknown) or '(none)'} "
+                           f"(available: {', '.join(FORMATS)})")
+    if "parquet" in formats:
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise _usage_error("--format parquet needs pyarrow: pip install "
+                               "'phrasecheck[parquet]'") from None
+    analyzer = _analyzer(policy, lexicon, no_default_lexicon, model)
+    stdin = "-" in inputs
+    paths = [i for i in inputs if i != "-"]
+    files, missing = expand_inputs(paths) if paths else ([], [])
+    if missing:
+        raise _usage_error("no such input: " + ", ".join(missing)
+                           + _what_exists(missing[0]))
+    if not files and not stdin:
+        raise _usage_error("no transcript files found in " + ", ".join(paths))
+    speaker_roles = {s: "agent" for s in agent_speaker or []}
+    options: dict[str, Any] = {"encoding": encoding, "speaker_roles": speaker_roles or None}
+    reader = read_conversations(files, **options)
+    stdin_errors: list[ReadError] = []
+
+    def conversations() -> Any:
+        yield from reader
+        if stdin:
+            for item in read_stream(sys.stdin, name="<stdin>", format="jsonl", **options):
+                if isinstance(item, ReadError):
+                    stdin_errors.append(item)
+                else:
+                    yield item
+
+    n_jobs = jobs if jobs > 0 else (os.cpu_count() or 1)
+    config = BatchConfig(policy=_policy_ref(policy),
+                         lexicons=tuple(str(p) for p in lexicon or []),
+                         default_lexicon=not no_default_lexicon, model=_model_ref(model))
+    progress = _Progress(len(files), quiet, reader)
+    with progress:
+        result = run_batch(conversations(), out, config=config, formats=formats, jobs=n_jobs,
+                           resume=resume, redact=redact, fail_under=fail_under,
+                           errors=lambda: [*reader.errors, *stdin_errors],
+                           on_scored=progress.advance, analyzer=analyzer)
+    if not quiet:
+        _print_summary(result, analyzer)
+    if result.below:
+        raise typer.Exit(EXIT_BELOW)
+
+
+def _what_exists(missing: str) -> str:
+    parent = Path(missing).parent if Path(missing).parent != Path("") else Path(".")
+    if not parent.is_dir():
+        return f" ({parent} does not exist either)"
+    names = sorted(p.name + ("/" if p.is_dir() else "") for p in parent.iterdir()
+                   if not p.name.startswith("."))[:20]
+    return f"\n  {parent}/ contains: {', '.join(names) or '(nothing)'}"
+
+
+class _Progress:
+    """A rich progress bar on a terminal; a log line every few seconds otherwise."""
+
+    def __init__(self, files: int, quiet: bool, reader: Any) -> None:
+        self.files, self.quiet, self.reader = files, quiet, reader
+        self.done = 0
+        self.started = time.perf_counter()
+        self.last_log = self.started
+        self.bar: Any = None
+        self.task: Any = None
+        self.console = _console(stderr=True)
+
+    def __enter__(self) -> _Progress:
+        if not self.quiet and self.console.is_terminal:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.bar = Progress(
+                TextColumn("[bold]scoring"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("files · {task.fields[convs]} conversations · "
+                           "{task.fields[rate]:.0f}/s"),
+                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                console=self.console, transient=False)
+            self.bar.__enter__()
+            self.task = self.bar.add_task("score", total=max(self.files, 1), convs=0, rate=0.0)
+        return self
+
+    def advance(self, _score: Any) -> None:
+        self.done += 1
+        now = time.perf_counter()
+        rate = self.done / max(now - self.started, 1e-9)
+        files_open = len(getattr(self.reader, "files", ()))
+        if self.bar is not None:
+            self.bar.update(self.task, completed=max(files_open - 1, 0), convs=self.done,
+                            rate=rate)
+        elif not self.quiet and now - self.last_log >= 5:
+            self.last_log = now
+            self.console.print(f"scored {self.done} conversations ({rate:.0f}/s), "
+                               f"{files_open}/{self.files} files opened", soft_wrap=True)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=max(self.files, 1))
+            self.bar.__exit__(*exc)
+
+
+def _print_summary(result: Any, analyzer: Any) -> None:
+    from rich.table import Table
+
+    console = _console()
+    t = Table(title=f"phrasecheck · policy {analyzer.policy.name}", show_header=False)
+    t.add_column(style="bold")
+    t.add_column()
+    mean = result.mean_score
+    t.add_row("conversations scored", f"{result.total}"
+              + (f" ({result.resumed} from an earlier run)" if result.resumed else ""))
+    t.add_row("errors (files/lines not read)", str(len(result.errors)))
+    t.add_row("mean score", "–" if mean is None else f"{mean:.1f}")
+    t.add_row("grades", "  ".join(f"{g} {n}" for g, n in sorted(result.grades.items())))
+    t.add_row("vetoed (一票否决)", str(result.vetoed))
+    top = result.violations.most_common(5)
+    titles = {r.id: r.title for r in analyzer.policy.rules}
+    t.add_row("most frequent violations",
+              "\n".join(f"{n:>4} × {rid} {titles.get(rid, '')}" for rid, n in top) or "none")
+    t.add_row("time", f"{result.seconds:.1f} s")
+    console.print(t)
+    if result.errors:
+        console.print(f"[yellow]{len(result.errors)} input problem(s)[/], first few:")
+        for e in result.errors[:5]:
+            console.print(f"  {e}", soft_wrap=True, markup=False)
+    for p in result.outputs:
+        console.print(f"wrote {p}", soft_wrap=True, markup=False)
+    if result.below:
+        console.print(f"[red]{len(result.below)} conversation(s) below --fail-under[/]")
+
+
+# --------------------------------------------------------------------------------- check
+
+
+@app.command()
+def check(
+    text: Annotated[str, typer.Argument(help="The message to check ('-' reads stdin).")],
+    role: Annotated[str, typer.Option("--role", "-r", help="agent or customer.")] = "agent",
+    policy: PolicyOpt = "default",
+    lexicon: LexiconOpt = None,
+    no_default_lexicon: NoDefaultLexOpt = False,
+    model: ModelOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print findings as JSON.")] = False,
+) -> None:
+    """Check one message and print its findings with the phrases highlighted."""
+    import json
+
+    from rich.text import Text
+
+    if text == "-":
+        text = sys.stdin.read()
+    analyzer = _analyzer(policy, lexicon, no_default_lexicon, model)
+    findings = analyzer.check_text(text, role=role)
+    if as_json:
+        typer.echo(json.dumps([f.to_dict() for f in findings], ensure_ascii=False, indent=2))
+        return
+    console = _console()
+    styled = Text(text)
+    for f in findings:
+        style = {"required": "bold green", "banned": "bold white on red"}.get(f.kind, "bold")
+        if f.source == "classifier":
+            style = "bold yellow"
+        if f.source == "lexicon":
+            styled.stylize(style, f.start, f.end)
+    console.print(styled)
+    if not findings:
+        console.print("[dim]no findings[/]")
+    for f in findings:
+        colour = "green" if f.kind == "required" else "red"
+        console.print(f"[{colour}]{f.kind:>8}[/] {f.code:<12} [{f.start}:{f.end}] "
+                      f"“{f.text}” {f.category}/{f.severity}", soft_wrap=True)
+        if f.suggestion:
+            console.print(f"           say instead: {f.suggestion}", soft_wrap=True)
+        if f.basis and f.basis in analyzer.lexicon.bases:
+            console.print(f"           basis: {analyzer.lexicon.bases[f.basis]}",
+                          soft_wrap=True, style="dim")
+
+
+# ------------------------------------------------------------------------------ policies
+
+
+@app.command()
+def policies() -> None:
+    """List the policy presets."""
+    from rich.table import Table
+
+    from .policy import available_policies, load_policy
+
+    t = Table(title="policy presets")
+    for col in ("name", "title", "rules", "grades"):
+        t.add_column(col)
+    for name in available_policies():
+        p = load_policy(name)
+        t.add_row(name, p.title, ", ".join(p.rule_ids),
+                  " / ".join(f"{g.name}≥{g.min:g}" for g in p.grades))
+    _console().print(t)
+
+
+@app.command()
+def explain(
+    rule_id: Annotated[str, typer.Argument(help="A rule id, e.g. greeting.")],
+    policy: PolicyOpt = "default",
+) -> None:
+    """Explain what a rule checks, how it deducts, and the service-rule clause behind it."""
+    from .errors import PolicyError
+    from .lexicon import load_lexicon
+    from .policy import load_policy
+
+    try:
+        p = load_policy(_policy_ref(policy))
+        rule = p.rule(rule_id)
+    except PolicyError as exc:
+        raise _usage_error(str(exc)) from None
+    except KeyError as exc:
+        raise _usage_error(str(exc.args[0])) from None
+    console = _console()
+    console.print(f"[bold]{rule.id}[/] — {rule.title}  ([dim]{rule.kind} rule, policy "
+                  f"{p.name}, {rule.where}[/])", soft_wrap=True)
+    for key, value in rule.spec.items():
+        console.print(f"  {key}: {value}", soft_wrap=True, markup=False)
+    ded = f"{rule.deduction:g} per {rule.per}" + (f", at most {rule.cap:g}" if rule.cap else "")
+    console.print(f"  deduction: {ded}" + ("  [bold red]VETO (一票否决)[/]" if rule.veto else ""))
+    if rule.description:
+        console.print(f"  {rule.description}", soft_wrap=True)
+    if rule.basis:
+        basis = load_lexicon().bases.get(rule.basis)
+        console.print(f"  basis [{rule.basis}]: {basis if basis else '(unknown basis)'}",
+                      soft_wrap=True, markup=False)
+
+
+# ------------------------------------------------------------------------------- lexicon
+
+
+@lexicon_app.command("lint")
+def lexicon_lint(
+    paths: Annotated[Optional[list[Path]], typer.Argument(  # noqa: UP045
+        help="Lexicon files or folders (default: the bundled lexicons).")] = None,
+) -> None:
+    """Validate lexicon files: every problem with its file and line."""
+    from .lexicon import lint_lexicon, load_lexicon
+
+    issues = lint_lexicon(*(paths or []))
+    console = _console()
+    for i in issues:
+        console.print(str(i), soft_wrap=True, markup=False)
+    if issues:
+        console.print(f"[red]{len(issues)} problem(s)[/]")
+        raise typer.Exit(1)
+    what = ", ".join(str(p) for p in paths) if paths else repr(load_lexicon())
+    console.print(f"ok: {what}", soft_wrap=True, markup=False)
+
+
+@lexicon_app.command("show")
+def lexicon_show(
+    category: Annotated[Optional[str], typer.Argument(help="Only this category.")] = None,  # noqa: UP045
+    lexicon: LexiconOpt = None,
+) -> None:
+    """Print the loaded entries (phrase, category, severity, suggestion)."""
+    from rich.table import Table
+
+    from .lexicon import load_lexicon
+
+    lex = load_lexicon(*(lexicon or []))
+    t = Table()
+    for col in ("code", "phrase", "category", "kind", "severity", "variants", "suggestion"):
+        t.add_column(col)
+    for e in lex:
+        if category is None or e.category == category:
+            t.add_row(e.code, e.phrase, e.category, e.kind, e.severity,
+                      "、".join(e.variants[:4]) + ("…" if len(e.variants) > 4 else ""),
+                      e.suggestion or "")
+    _console().print(t)
+
+
+# ---------------------------------------------------------------------------- classifier
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Argument(help="Labelled replies: CSV with text,label "
+                                              "columns, or a folder of replies_*.csv.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Model file to write "
+                                                                "(.json).")],
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Train a reply-tone model on your own labelled replies."""
+    from .classify import train_model
+
+    if not data.exists():
+        raise _usage_error(f"no such file or folder: {data}" + _what_exists(str(data)))
+    model = train_model(data, seed=seed)
+    model.save(output)
+    _console().print(f"wrote {output}", soft_wrap=True, markup=False)
+
+
+@app.command("eval")
+def eval_(
+    data: Annotated[Path, typer.Argument(help="Labelled replies (CSV with text,label).")],
+    model: ModelOpt = None,
+) -> None:
+    """Evaluate a reply-tone model: per-class precision, recall, F1 and confusion matrix."""
+    from .classify import default_model_path, evaluate_model, load_model
+
+    if not data.exists():
+        raise _usage_error(f"no such file or folder: {data}" + _what_exists(str(data)))
+    path = default_model_path() if model in (None, "default") else Path(str(model))
+    if path is None:
+        raise _usage_error("no bundled model in this installation; pass --model PATH")
+    report = evaluate_model(load_model(path), data)
+    _console().print(str(report), markup=False)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
