@@ -295,7 +295,8 @@ class _Builder:
             prev_file = self.code_file.get(entry.code)
             if prev_file == path:
                 first = self.entries[entry.code]
-                self.issue(path, item.line, f"duplicate code {entry.code!r} (first at {first.where})")
+                self.issue(path, item.line,
+                           f"duplicate code {entry.code!r} (first at {first.where})")
                 continue
             self.entries[entry.code] = entry  # a later file overrides an earlier one
             self.code_file[entry.code] = path

@@ -157,12 +157,9 @@ class PhraseMatcher:
         if t.token_boundary:
             lo = max(0, start - _WINDOW)
             hi = min(len(norm), end + _WINDOW)
-            left = norm[lo:start]
-            m = None
-            for m in _CLAUSE_END.finditer(left):
-                pass
-            if m is not None:
-                lo += m.end()
+            cut = max((m.end() for m in _CLAUSE_END.finditer(norm, lo, start)), default=None)
+            if cut is not None:
+                lo = cut
             right = _CLAUSE_END.search(norm, end, hi)
             if right is not None:
                 hi = right.start()

@@ -7,7 +7,8 @@ what the person actually wrote, so every normalised character remembers the half
 
 Folding steps, in order:
 
-1. NFKC (full-width letters, digits and punctuation to half-width; compatibility forms);
+1. NFKC (full-width letters and digits to half-width; compatibility forms); full-width
+   punctuation stays as written;
 2. lower case;
 3. traditional → simplified Chinese with OpenCC (``t2s``). OpenCC is the maintained,
    phrase-aware converter used across the Chinese NLP ecosystem; its C++ core converts tens
@@ -26,9 +27,9 @@ from __future__ import annotations
 
 import re
 import threading
+import unicodedata
 from array import array
 from collections.abc import Sequence
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +40,13 @@ _ZERO_WIDTH = "\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u206a-\u206f\
 # Decoration people put between characters to dodge filters (after NFKC, so full-width
 # forms are already half-width). Clause punctuation , . ? ! ; : 、。 is deliberately absent
 # except the ASCII full stop, which Chinese text uses only as decoration.
-_NOISE = r"\s" + _ZERO_WIDTH + r"*#_\-~·•.|/\\^+=`'\"@$%&<>()\[\]{}♥♡★☆"
+_NOISE = (r"\s" + _ZERO_WIDTH + r"*#_\-~·•.|/\\^+=`'\"@$%&<>()\[\]{}♥♡★☆"
+          "＊＃＿－～．｜／＼＾＋＝｀＇＂＠＄％＆＜＞（）［］｛｝")
+# Full-width punctuation (，！？：；…) is kept as written: it only marks clause ends, and
+# keeping it avoids a slow path for ordinary Chinese text. Full-width letters and digits
+# are still folded by NFKC.
+_FW_PUNCT = "\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65"
+_FW_PUNCT_RE = re.compile("[" + _FW_PUNCT + "]")
 
 # One C-speed scan that finds anything which might need folding beyond NFKC/t2s.
 _NEEDS_WORK = re.compile(r"[A-Z" + _NOISE + r"]")
@@ -153,7 +160,7 @@ class Normalizer:
         starts: list[int] | None = None
         ends: list[int] | None = None
 
-        if self.fold_width and not unicodedata.is_normalized("NFKC", out):
+        if self.fold_width and not _nfkc_stable(out):
             out, starts, ends = _nfkc_with_offsets(out)
         if self.fold_case:
             lowered = out.lower()
@@ -180,7 +187,7 @@ class Normalizer:
             return False
         if (self.fold_case or self.strip_noise) and _NEEDS_WORK.search(text):
             return False
-        if self.fold_width and not unicodedata.is_normalized("NFKC", text):
+        if self.fold_width and not _nfkc_stable(text):
             return False
         # GB2312 holds simplified characters only: text that encodes is already simplified.
         return not (self.to_simplified and not _is_gb2312(text))
@@ -194,12 +201,19 @@ def _is_gb2312(text: str) -> bool:
     return True
 
 
+def _nfkc_stable(text: str) -> bool:
+    """True if NFKC leaves ``text`` unchanged, full-width punctuation aside."""
+    if unicodedata.is_normalized("NFKC", text):
+        return True
+    return unicodedata.is_normalized("NFKC", _FW_PUNCT_RE.sub("", text))
+
+
 def _nfkc_with_offsets(text: str) -> tuple[str, list[int], list[int]]:
     pieces: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
     for i, ch in enumerate(text):
-        folded = unicodedata.normalize("NFKC", ch)
+        folded = ch if _FW_PUNCT_RE.match(ch) else unicodedata.normalize("NFKC", ch)
         pieces.append(folded)
         n = len(folded)
         if n:

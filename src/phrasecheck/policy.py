@@ -201,7 +201,8 @@ def _locate(ref: str | os.PathLike[str], relative_to: str | None) -> Traversable
             return preset
         raise PolicyError([ConfigIssue(
             "<policy>", None, f"unknown policy {ref!r} "
-            f"(available: {', '.join(available_policies())}; or give a path to a .yaml/.toml file)")])
+            f"(available: {', '.join(available_policies())}; "
+            "or give a path to a .yaml/.toml file)")])
     path = Path(ref)
     if not path.is_absolute() and relative_to is not None:
         candidate = Path(relative_to).parent / path
@@ -219,7 +220,7 @@ def _read(res: Traversable) -> tuple[Located, str]:
         try:
             import tomllib
         except ModuleNotFoundError:  # Python 3.10
-            import tomli as tomllib  # type: ignore[no-redef]
+            import tomli as tomllib  # type: ignore[no-redef,unused-ignore]
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -295,8 +296,8 @@ def load_policy(ref: str | os.PathLike[str] | Policy = "default") -> Policy:
         ids_here: dict[str, int] = {}
         for item in raw_rules:
             if not isinstance(item, Located) or "id" not in item.value:
-                line = item.line if isinstance(item, Located) else doc.key_lines.get("rules")
-                issues.append(ConfigIssue(path, line or None, "each rule needs an 'id'"))
+                where = item.line if isinstance(item, Located) else doc.key_lines.get("rules")
+                issues.append(ConfigIssue(path, where or None, "each rule needs an 'id'"))
                 continue
             rid = str(item.value["id"])
             if rid in ids_here:
@@ -313,7 +314,7 @@ def load_policy(ref: str | os.PathLike[str] | Policy = "default") -> Policy:
             else:
                 rules[rid] = (item, path)
     built = []
-    for rid, (item, path) in rules.items():
+    for item, path in rules.values():
         rule = _rule(item, path, issues)
         if rule is not None and item.value.get("enabled", True):
             built.append(rule)
