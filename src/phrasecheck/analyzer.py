@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
@@ -177,32 +177,45 @@ class Analyzer:
         return [self.matcher(t.role).findings(t.text, turn=t.index, role=t.role)
                 for t in conversation.turns]
 
-    def _facts(self, conversation: Conversation) -> tuple[Facts, list[Finding]]:
+    def _facts(self, conversation: Conversation,
+               turn_findings: Sequence[Sequence[Finding]] | None = None,
+               tones: Mapping[int, ToneResult] | None = None) -> tuple[Facts, list[Finding]]:
         if not isinstance(conversation, Conversation):
             raise TypeError(f"expected a Conversation, got {type(conversation).__name__}")
-        per_turn = self.turn_findings(conversation)
+        per_turn = (self.turn_findings(conversation) if turn_findings is None
+                    else [list(fs) for fs in turn_findings])
         reported = [f for fs in per_turn for f in fs if f.kind in _REPORTED_KINDS]
-        return Facts(conversation, per_turn, self._tone_fn(conversation.turns),
+        return Facts(conversation, per_turn, self._tone_fn(conversation.turns, tones),
                      dict(self.policy.settings)), reported
 
-    def _tone_fn(self, turns: Sequence[Turn]) -> Any:
+    def _tone_fn(self, turns: Sequence[Turn],
+                 known: Mapping[int, ToneResult] | None = None) -> Any:
         if not self._thresholds or self.model is None:
             return None
         model = self.model
         agent = [i for i, t in enumerate(turns) if t.role == "agent" and t.text.strip()]
-        cache: dict[int, ToneResult] = {}
+        cache: dict[int, ToneResult] = dict(known or {})
+        todo = [i for i in agent if i not in cache]
+        state = {"done": not todo}
 
         def tone(i: int) -> ToneResult | None:
-            if not cache and agent:  # classify every agent turn in one batch
-                for j, r in zip(agent, model.predict([turns[j].text for j in agent])):
+            if not state["done"]:  # classify the remaining agent turns in one batch
+                for j, r in zip(todo, model.predict([turns[j].text for j in todo])):
                     cache[j] = r
+                state["done"] = True
             return cache.get(i)
 
         return tone
 
-    def score(self, conversation: Conversation) -> ConversationScore:
-        """Score one conversation under the policy, with evidence for every deduction."""
-        facts, reported = self._facts(conversation)
+    def score(self, conversation: Conversation, *,
+              turn_findings: Sequence[Sequence[Finding]] | None = None,
+              tones: Mapping[int, ToneResult] | None = None) -> ConversationScore:
+        """Score one conversation under the policy, with evidence for every deduction.
+
+        ``turn_findings``/``tones`` let a caller that already checked the turns (such as
+        :class:`~phrasecheck.monitor.ConversationMonitor`) skip re-checking them.
+        """
+        facts, reported = self._facts(conversation, turn_findings, tones)
         return score(self.policy, facts, reported)
 
     def score_many(self, conversations: Iterable[Conversation]) -> Iterator[ConversationScore]:
