@@ -1,0 +1,390 @@
+"""Shared pieces of the readers: role aliases, options, times, and building conversations."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..types import ROLES, Conversation, ReadError, Turn
+from .roles import assign_roles, speaker_key
+
+_AGENT = ("坐席", "客服", "工作人员", "话务员", "接线员", "柜员", "服务人员", "窗口", "导诊",
+          "agent", "staff", "operator", "csr")
+_CUSTOMER = ("客户", "来电人", "市民", "用户", "顾客", "患者", "家属", "群众", "当事人", "来访人",
+             "买家", "customer", "caller", "user", "client")
+_SYSTEM = ("系统", "IVR", "system", "机器人")
+
+_aliases: dict[str, str] = {r: r for r in ROLES}
+_aliases.update({a.casefold(): "agent" for a in _AGENT})
+_aliases.update({a.casefold(): "customer" for a in _CUSTOMER})
+_aliases.update({a.casefold(): "system" for a in _SYSTEM})
+
+#: Speaker labels that name a role (case-insensitive; keys are case-folded) -> role.
+ROLE_ALIASES: Mapping[str, str] = _aliases
+
+#: Canonical field names a ``fields=`` mapping may rename.
+FIELD_NAMES = ("conversation_id", "role", "text", "ts", "start", "end", "speaker", "turn",
+               "id", "turns", "metadata")
+
+
+@dataclass(frozen=True)
+class Options:
+    """Reader options, validated once."""
+
+    aliases: Mapping[str, str] = field(default_factory=lambda: dict(ROLE_ALIASES))
+    fields: Mapping[str, str] = field(default_factory=dict)
+    speaker_roles: Mapping[str, str] = field(default_factory=dict)
+    infer_roles: bool = True
+    encoding: str | None = None
+
+    @classmethod
+    def build(cls, *, encoding: str | None = None, role_map: Mapping[str, str] | None = None,
+              fields: Mapping[str, str] | None = None,
+              speaker_roles: Mapping[str, str] | None = None,
+              infer_roles: bool = True) -> Options:
+        aliases = dict(ROLE_ALIASES)
+        for label, role in (role_map or {}).items():
+            if not isinstance(label, str) or role not in ROLES:
+                raise ValueError(f"role_map: {label!r} -> {role!r}: role must be one of "
+                                 f"{', '.join(ROLES)}")
+            aliases[label.strip().casefold()] = role
+        for key, name in (fields or {}).items():
+            if key not in FIELD_NAMES:
+                raise ValueError(f"fields: unknown field {key!r} (known: {', '.join(FIELD_NAMES)})")
+            if not isinstance(name, str):
+                raise TypeError(f"fields[{key!r}] must be a column name, got {name!r}")
+        sroles: dict[str, str] = {}
+        for label, role in (speaker_roles or {}).items():
+            resolved = aliases.get(str(role).strip().casefold())
+            if resolved is None:
+                raise ValueError(f"speaker_roles: {label!r} -> {role!r}: role must be one of "
+                                 f"{', '.join(ROLES)} or an alias")
+            sroles[speaker_key(label)] = resolved
+        if encoding is not None and not isinstance(encoding, str):
+            raise TypeError(f"encoding must be a str, got {type(encoding).__name__}")
+        return cls(aliases, dict(fields or {}), sroles, bool(infer_roles), encoding)
+
+    def name(self, canonical: str) -> str:
+        """The field or column name used for ``canonical`` in the input."""
+        return self.fields.get(canonical, canonical)
+
+    def role_of(self, label: str) -> str | None:
+        return self.aliases.get(label.strip().casefold())
+
+
+# ---------------------------------------------------------------- times
+
+_CLOCK = re.compile(r"^(?:(\d{1,3}):)?(\d{1,2}):(\d{1,2}(?:[.,]\d+)?)$")
+
+
+def parse_clock(text: str) -> float | None:
+    """``HH:MM:SS(.fff)`` or ``MM:SS`` -> seconds, else None."""
+    m = _CLOCK.match(text.strip())
+    if not m:
+        return None
+    h, mnt, sec = m.groups()
+    return int(h or 0) * 3600 + int(mnt) * 60 + float(sec.replace(",", "."))
+
+
+TimeValue = float | _dt.datetime | None
+
+
+def parse_time(value: Any) -> TimeValue:
+    """Seconds (number, numeric string, clock string, time/timedelta) or an absolute datetime.
+
+    Raises ValueError for something that is not a time.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"not a time: {value!r}")
+    if isinstance(value, int | float):
+        if isinstance(value, float) and math.isnan(value):
+            return None
+        if not math.isfinite(value):
+            raise ValueError(f"not a time: {value!r}")
+        return float(value)
+    if isinstance(value, _dt.datetime):
+        return value
+    if isinstance(value, _dt.time):
+        return value.hour * 3600 + value.minute * 60 + value.second + value.microsecond / 1e6
+    if isinstance(value, _dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, str):
+        s = value.strip()
+        try:
+            f = float(s)
+        except ValueError:
+            pass
+        else:
+            if math.isfinite(f):
+                return f
+        clock = parse_clock(s)
+        if clock is not None:
+            return clock
+        try:
+            return _dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
+        except ValueError:
+            pass
+    if hasattr(value, "to_pydatetime"):  # pandas Timestamp
+        result: _dt.datetime = value.to_pydatetime()
+        return result
+    raise ValueError(f"not a time: {value!r}")
+
+
+def plain(value: Any) -> Any:
+    """Metadata values as JSON-friendly scalars (dates as ISO strings, whole floats as ints)."""
+    if isinstance(value, _dt.datetime | _dt.date | _dt.time):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
+
+
+def id_text(value: Any) -> str | None:
+    """A conversation id as text: 1001.0 -> '1001'; empty/None/NaN -> None."""
+    if value is None or isinstance(value, bool):
+        return None if value is None else str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if value.is_integer():
+            return str(int(value))
+    s = str(value).strip()
+    return s or None
+
+
+# ---------------------------------------------------------------- building conversations
+
+
+@dataclass(slots=True)
+class RawTurn:
+    role: str
+    text: str
+    start: TimeValue = None
+    end: TimeValue = None
+    speaker: str | None = None
+    line: int | None = None
+    order: float | None = None
+
+
+@dataclass
+class Builder:
+    """Collects the turns and metadata of one conversation."""
+
+    id: str
+    line: int | None = None
+    turns: list[RawTurn] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def meta(self, key: str, value: Any) -> None:
+        if value is None or value == "" or key in self.metadata:
+            return
+        if isinstance(value, float) and math.isnan(value):
+            return
+        self.metadata[key] = plain(value)
+
+
+def role_and_speaker(opts: Options, role: Any, speaker: Any) -> tuple[str, str | None]:
+    """Resolve a role value through the aliases; an unknown role value is a speaker label."""
+    spk = None if speaker is None or str(speaker).strip() == "" else str(speaker).strip()
+    if role is None or str(role).strip() == "":
+        resolved = opts.role_of(spk) if spk else None
+        return (resolved or "unknown"), spk
+    r = str(role).strip()
+    resolved = opts.role_of(r)
+    if resolved is not None:
+        return resolved, spk
+    return "unknown", spk or r
+
+
+def _relative(values: list[TimeValue], t0: _dt.datetime | None) -> list[float | None]:
+    out: list[float | None] = []
+    for v in values:
+        if isinstance(v, _dt.datetime):
+            try:
+                out.append(None if t0 is None else (v - t0).total_seconds())
+            except TypeError:  # naive and aware datetimes mixed
+                out.append(None)
+        else:
+            out.append(v)
+    return out
+
+
+def finish(b: Builder, path: str, fmt: str, opts: Options,
+           sort: bool = False) -> Conversation | ReadError:
+    """Turn a builder into a Conversation (roles inferred, times relative) or a 'no turns' error."""
+    raw = [t for t in b.turns if t.text]
+    if not raw:
+        return ReadError(path, b.line, "no turns", b.id)
+    if sort and all(t.order is not None for t in raw):
+        raw.sort(key=lambda t: t.order if t.order is not None else 0.0)
+    t0 = next((v for t in raw for v in (t.start, t.end) if isinstance(v, _dt.datetime)), None)
+    starts = _relative([t.start for t in raw], t0)
+    ends = _relative([t.end for t in raw], t0)
+    metadata: dict[str, Any] = dict(b.metadata)
+    roles, inference = assign_roles(
+        [(t.role, t.speaker, t.text) for t in raw], opts.speaker_roles, opts.infer_roles)
+    if inference is not None:
+        metadata["role_inference"] = inference
+    turns = tuple(
+        Turn(index=i, role=roles[i], text=t.text, start=starts[i], end=ends[i],
+             speaker=t.speaker, line=t.line)
+        for i, t in enumerate(raw))
+    metadata["source"] = path
+    metadata["format"] = fmt
+    return Conversation(id=b.id, turns=turns, metadata=metadata)
+
+
+# ---------------------------------------------------------------- records (jsonl, csv, xlsx)
+
+Result = Conversation | ReadError
+
+
+def _text_value(value: Any) -> str | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        return str(int(value)) if value.is_integer() else str(value)
+    if isinstance(value, int | str):
+        s = str(value).strip()
+        return s or None
+    return None
+
+
+class Records:
+    """Groups records (messages, rows) into conversations.
+
+    A record belongs to the conversation named by its id; the records of one conversation must be
+    contiguous, so a conversation is finished (and yielded) as soon as another id appears. An id
+    that comes back later is an error for each of its late records.
+    """
+
+    def __init__(self, path: str, fmt: str, opts: Options, sort: bool = False) -> None:
+        self.path, self.fmt, self.opts, self.sort = path, fmt, opts, sort
+        self.current: Builder | None = None
+        self.done: dict[str, int | None] = {}
+        n = opts.name
+        self.known = {n(k) for k in ("conversation_id", "role", "text", "ts", "start", "end",
+                                     "speaker", "turn")}
+
+    def _flush(self) -> Iterator[Result]:
+        if self.current is not None:
+            b, self.current = self.current, None
+            self.done[b.id] = b.line
+            yield finish(b, self.path, self.fmt, self.opts, sort=self.sort)
+
+    def _times(self, rec: Mapping[str, Any], line: int | None, cid: str | None,
+               ) -> tuple[TimeValue, TimeValue, list[ReadError]]:
+        n = self.opts.name
+        errors: list[ReadError] = []
+        out: list[TimeValue] = []
+        for key, fallback in (("start", "ts"), ("end", None)):
+            name = n(key)
+            value = rec.get(name)
+            if (value is None or value == "") and fallback is not None:
+                name = n(fallback)
+                value = rec.get(name)
+            try:
+                out.append(parse_time(value))
+            except ValueError:
+                out.append(None)
+                errors.append(ReadError(self.path, line, f"{name!r}: not a time: {value!r} "
+                                        "(turn kept without it)", cid))
+        return out[0], out[1], errors
+
+    def turn(self, rec: Mapping[str, Any], line: int | None, cid: str | None,
+             what: str = "message") -> tuple[RawTurn | None, list[ReadError]]:
+        n = self.opts.name
+        text = _text_value(rec.get(n("text")))
+        if text is None:
+            return None, [ReadError(self.path, line, f"{what} without {n('text')!r}", cid)]
+        role, speaker = role_and_speaker(self.opts, _text_value(rec.get(n("role"))),
+                                         _text_value(rec.get(n("speaker"))))
+        if role == "unknown" and speaker is None:
+            return None, [ReadError(self.path, line,
+                                    f"{what} without {n('role')!r} or {n('speaker')!r}", cid)]
+        start, end, errors = self._times(rec, line, cid)
+        order = rec.get(n("turn"))
+        try:
+            order_f = None if order is None or order == "" else float(order)
+        except (TypeError, ValueError):
+            order_f = None
+        return RawTurn(role, text, start, end, speaker, line, order_f), errors
+
+    def add(self, rec: Any, line: int | None) -> Iterator[Result]:
+        """One message or row."""
+        if not isinstance(rec, Mapping):
+            yield ReadError(self.path, line, f"expected an object, got {type(rec).__name__}")
+            return
+        n = self.opts.name
+        if n("turns") in rec:
+            yield from self.add_conversation(rec, line)
+            return
+        cid = id_text(rec.get(n("conversation_id")))
+        if cid is None:
+            yield ReadError(self.path, line, f"message without {n('conversation_id')!r}")
+            return
+        if self.current is None or self.current.id != cid:
+            yield from self._flush()
+            if cid in self.done:
+                first = self.done[cid]
+                where = f" (first seen at line {first})" if first else ""
+                yield ReadError(self.path, line, f"conversation {cid!r} reappears after other "
+                                f"conversations{where}; its records must be contiguous", cid)
+                return
+            self.current = Builder(cid, line)
+        b = self.current
+        turn, errors = self.turn(rec, line, cid)
+        yield from errors
+        if turn is not None:
+            b.turns.append(turn)
+            for key, value in rec.items():
+                if key not in self.known and key is not None:
+                    b.meta(str(key), value)
+
+    def add_conversation(self, obj: Mapping[str, Any], line: int | None) -> Iterator[Result]:
+        """A whole conversation: ``{"id", "turns": [...], "metadata": {...}}``."""
+        yield from self._flush()
+        n = self.opts.name
+        cid = id_text(obj.get(n("id"))) or id_text(obj.get(n("conversation_id")))
+        if cid is None:
+            yield ReadError(self.path, line, f"conversation without {n('id')!r}")
+            return
+        if cid in self.done:
+            first = self.done[cid]
+            where = f" (first at line {first})" if first else ""
+            yield ReadError(self.path, line, f"duplicate conversation id {cid!r}{where}", cid)
+            return
+        turns = obj.get(n("turns"))
+        if not isinstance(turns, list):
+            yield ReadError(self.path, line, f"{n('turns')!r} is not a list", cid)
+            self.done[cid] = line
+            return
+        b = Builder(cid, line)
+        for i, t in enumerate(turns):
+            if not isinstance(t, Mapping):
+                yield ReadError(self.path, line, f"turn {i}: expected an object", cid)
+                continue
+            turn, errors = self.turn(t, line, cid, what=f"turn {i}")
+            yield from errors
+            if turn is not None:
+                b.turns.append(turn)
+        meta = obj.get(n("metadata"))
+        if isinstance(meta, Mapping):
+            for key, value in meta.items():
+                b.meta(str(key), value)
+        for key, value in obj.items():
+            if key not in (n("id"), n("conversation_id"), n("turns"), n("metadata")):
+                b.meta(str(key), value)
+        self.done[cid] = line
+        yield finish(b, self.path, self.fmt, self.opts)
+
+    def close(self) -> Iterator[Result]:
+        yield from self._flush()

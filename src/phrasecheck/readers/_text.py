@@ -1,0 +1,186 @@
+"""Encoding detection and decoding of transcript files into text chunks and numbered lines.
+
+A file is sniffed from its first 64 KB: a BOM decides (UTF-8-sig, UTF-16, UTF-32); NUL bytes
+outside UTF-16 mean a binary file; strict UTF-8 on the sample (a multi-byte sequence cut by the
+sample's end is allowed); otherwise charset-normalizer's best guess, with GB2312/GBK widened to
+GB18030. Decoding never raises: undecodable bytes become a marker character that the line and
+record readers turn into a ``ReadError`` for the line that holds them, so one bad byte costs one
+line, not the file.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, TextIO
+
+SAMPLE_SIZE = 64 * 1024
+CHUNK_CHARS = 64 * 1024
+#: Longest line kept in memory; a longer line is reported and skipped without being held.
+MAX_LINE_CHARS = 8 * 1024 * 1024
+
+#: Inserted by the decoder for undecodable bytes. A lone surrogate never comes out of a strict
+#: decode, so it cannot be confused with real text.
+BAD = "\udcfe"
+_ERROR_HANDLER = "phrasecheck.readers.mark"
+_registered = False
+
+# Guesses charset-normalizer makes for short Chinese GBK samples (it sees Hangul or kana in
+# the same bytes). A library for Chinese transcripts prefers GB18030 when that also decodes.
+_NOT_CHINESE_CJK = {"cp949", "euc_kr", "johab", "iso2022_kr", "shift_jis", "cp932", "euc_jp",
+                    "shift_jis_2004", "shift_jisx0213", "euc_jis_2004", "euc_jisx0213"}
+_WIDEN = {"gb2312": "gb18030", "gbk": "gb18030", "cp936": "gb18030", "hz": "gb18030"}
+
+
+def _register() -> None:
+    global _registered
+    if not _registered:
+        codecs.register_error(_ERROR_HANDLER, _mark)
+        _registered = True
+
+
+def _mark(exc: UnicodeError) -> tuple[str, int]:
+    if isinstance(exc, UnicodeDecodeError):
+        return BAD, exc.end
+    raise exc
+
+
+class DetectionError(Exception):
+    """The file is not text, or no encoding fits; the message is the ReadError reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Detected:
+    encoding: str
+    how: str  # "bom", "utf-8", "detected", "given"
+
+
+def _decodes(sample: bytes, encoding: str, complete: bool) -> bool:
+    try:
+        codecs.getincrementaldecoder(encoding)("strict").decode(sample, final=complete)
+    except (UnicodeDecodeError, LookupError):
+        return False
+    return True
+
+
+def detect_encoding(sample: bytes, complete: bool, given: str | None = None) -> Detected:
+    """Choose the encoding of a file from its first bytes.
+
+    ``complete`` says the sample is the whole file (so a cut multi-byte sequence at its end is an
+    error, not an artefact of sampling). Raises :class:`DetectionError` for binary or
+    undecodable content.
+    """
+    if given:
+        try:
+            codecs.lookup(given)
+        except LookupError:
+            raise DetectionError(f"unknown encoding {given!r}") from None
+        return Detected(given, "given")
+    if sample.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return Detected("utf-32", "bom")
+    if sample.startswith(codecs.BOM_UTF8):
+        return Detected("utf-8-sig", "bom")
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return Detected("utf-16", "bom")
+    if b"\x00" in sample:
+        # UTF-16 without a BOM: NULs in every other byte and a clean decode.
+        even, odd = sample[0::2].count(0), sample[1::2].count(0)
+        n = max(1, len(sample) // 2)
+        for enc, zeros in (("utf-16-le", odd), ("utf-16-be", even)):
+            if zeros > 0.3 * n and _decodes(sample[: len(sample) // 2 * 2], enc, complete):
+                return Detected(enc, "detected")
+        raise DetectionError("binary file, not text")
+    if _decodes(sample, "utf-8", complete):
+        return Detected("utf-8", "utf-8")
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(sample).best()
+    guess = None if best is None else _WIDEN.get(best.encoding, best.encoding)
+    if (guess is None or guess in _NOT_CHINESE_CJK) and _decodes(sample, "gb18030", complete):
+        guess = "gb18030"
+    if guess is None:
+        raise DetectionError("cannot decode: not UTF-8 (with or without BOM), UTF-16 or GB18030, "
+                             "and charset-normalizer found no fitting encoding")
+    return Detected(guess, "detected")
+
+
+class TextSource:
+    """Decoded text of one file or stream, as chunks or as numbered lines.
+
+    ``encoding`` is what was used; undecodable bytes appear as :data:`BAD` in the text.
+    """
+
+    def __init__(self, stream: TextIO, encoding: str | None = None) -> None:
+        self._stream = stream
+        self.encoding = encoding
+
+    @classmethod
+    def open_binary(cls, raw: BinaryIO, encoding: str) -> TextSource:
+        import io
+
+        _register()
+        wrapper = io.TextIOWrapper(raw, encoding=encoding, errors=_ERROR_HANDLER, newline="")
+        return cls(wrapper, encoding)
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def chunks(self, size: int = CHUNK_CHARS) -> Iterator[str]:
+        first = True
+        while True:
+            chunk = self._stream.read(size)
+            if not chunk:
+                return
+            if first:
+                # a BOM left by an explicit encoding= (e.g. utf-8 on a utf-8-sig file)
+                chunk, first = chunk.removeprefix("\ufeff"), False
+                if not chunk:
+                    continue
+            yield chunk
+
+    def lines(self, max_chars: int = MAX_LINE_CHARS) -> Iterator[tuple[int, str | None]]:
+        """Yield ``(line_number, text)`` without the line ending (``\\n``, ``\\r\\n`` or ``\\r``).
+
+        A line longer than ``max_chars`` is yielded once as ``(line_number, None)`` and its
+        text is dropped as it is read, so memory stays bounded.
+        """
+        lineno = 1
+        parts: list[str] = []
+        size = 0
+        too_long = False
+        pending_cr = False
+        for chunk in self.chunks():
+            if pending_cr and chunk.startswith("\n"):
+                chunk = chunk[1:]
+            pending_cr = False
+            if "\r" in chunk:
+                if chunk.endswith("\r"):
+                    pending_cr = True
+                chunk = chunk.replace("\r\n", "\n").replace("\r", "\n")
+            start = 0
+            while True:
+                nl = chunk.find("\n", start)
+                if nl < 0:
+                    piece = chunk[start:]
+                    if piece and not too_long:
+                        size += len(piece)
+                        if size > max_chars:
+                            too_long, parts = True, []
+                        else:
+                            parts.append(piece)
+                    break
+                piece = chunk[start:nl]
+                if too_long or size + len(piece) > max_chars:
+                    yield lineno, None
+                else:
+                    yield lineno, "".join(parts) + piece if parts else piece
+                lineno += 1
+                parts, size, too_long = [], 0, False
+                start = nl + 1
+        if parts or too_long:
+            yield lineno, None if too_long else "".join(parts)
+
+
+def decode_error_reason(encoding: str | None) -> str:
+    return f"cannot decode bytes as {encoding or 'text'} (undecodable bytes on this line)"

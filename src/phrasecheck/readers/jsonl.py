@@ -1,0 +1,48 @@
+"""JSON Lines: one message per line (messages of a conversation contiguous) or one whole
+conversation per line (``{"id", "turns": [...], "metadata": {...}}``); both may be mixed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from ..types import Conversation, ReadError
+from ._common import Options, Records
+from ._text import BAD, MAX_LINE_CHARS, TextSource, decode_error_reason
+
+
+def read_jsonl(source: TextSource, path: str, opts: Options,
+               fmt: str = "jsonl") -> Iterator[Conversation | ReadError]:
+    records = Records(path, fmt, opts)
+    seen_any = False
+    produced = False
+    for lineno, line in source.lines():
+        if line is None:
+            seen_any = True
+            yield ReadError(path, lineno, f"line too long (more than {MAX_LINE_CHARS} "
+                            "characters); skipped")
+            continue
+        if not line.strip():
+            continue
+        seen_any = True
+        if BAD in line:
+            yield ReadError(path, lineno, decode_error_reason(source.encoding))
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            yield ReadError(path, lineno, f"malformed JSON: {e.msg} (column {e.colno})")
+            continue
+        except RecursionError:
+            yield ReadError(path, lineno, "malformed JSON: nested too deeply")
+            continue
+        for result in records.add(obj, lineno):
+            produced = produced or isinstance(result, Conversation)
+            yield result
+    for result in records.close():
+        produced = produced or isinstance(result, Conversation)
+        yield result
+    if not seen_any:
+        yield ReadError(path, None, "empty file")
+    elif not produced and not records.done:
+        yield ReadError(path, None, "no turns")

@@ -1,0 +1,114 @@
+"""Plain-text transcripts: one conversation per file.
+
+::
+
+    # agent_id: 1024
+    # domain: hotline
+    [00:00:01] 坐席：您好，这里是12345热线，请问有什么可以帮您？
+    [00:00:05] 市民: 我想问一下
+    社保卡补办要带什么        <- no prefix: continues the previous turn
+    说话人2：……               <- a speaker label, role inferred
+
+The id is the file stem, or a ``# id:`` header.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import PurePath
+
+from ..types import Conversation, ReadError
+from ._common import Builder, Options, RawTurn, finish, parse_clock
+from ._text import BAD, MAX_LINE_CHARS, TextSource, decode_error_reason
+
+#: Speaker labels that are not roles: diarisation output and anonymised parties.
+SPEAKER_LABEL = re.compile(
+    r"(?:说话人|发言人|讲话人|角色)\s*\d{1,3}|(?:speaker|spk)[\s_-]*\d{1,3}|[A-F]|[甲乙丙丁]",
+    re.IGNORECASE)
+_LINE = re.compile(
+    r"^\s*(?:(?:\[(?P<bts>[^\]]{1,40})\]|【(?P<cts>[^】]{1,40})】"
+    r"|(?P<ts>\d{1,3}:\d{2}(?::\d{2})?(?:[.,]\d{1,3})?))\s*)?"
+    r"(?P<label>[^:：\s\[【][^:：]{0,23}?)\s*[:：]\s*(?P<text>.*)$")
+_RANGE = re.compile(r"\s*(?:-->|->|-|–|—|~|～|至)\s*")
+_HEADER = re.compile(r"^\s*#\s*(?P<key>[^:：]{1,40}?)\s*[:：]\s*(?P<value>.*?)\s*$")
+_MAX_PREFIX_ERRORS = 10
+
+
+def _times(stamp: str) -> tuple[float, float | None] | None:
+    parts = _RANGE.split(stamp.strip(), maxsplit=1)
+    start = parse_clock(parts[0])
+    if start is None:
+        return None
+    end = parse_clock(parts[1]) if len(parts) > 1 else None
+    return start, end
+
+
+def parse_turn_line(line: str, opts: Options) -> RawTurn | None:
+    """``[ts] LABEL: text`` -> a RawTurn (without line), or None if the line has no prefix."""
+    m = _LINE.match(line)
+    if m is None:
+        return None
+    label = m.group("label").strip()
+    role = opts.role_of(label)
+    if role is None:
+        if not SPEAKER_LABEL.fullmatch(label):
+            return None
+        role = "unknown"
+    start = end = None
+    stamp = m.group("bts") or m.group("cts") or m.group("ts")
+    if stamp is not None:
+        times = _times(stamp)
+        if times is None:
+            return None
+        start, end = times
+    return RawTurn(role=role, text=m.group("text").strip(), start=start, end=end, speaker=label)
+
+
+def read_txt(source: TextSource, path: str, opts: Options) -> Iterator[Conversation | ReadError]:
+    builder = Builder(id=PurePath(path).stem)
+    seen_any = False
+    in_header = True
+    prefix_errors = 0
+    current: RawTurn | None = None
+    for lineno, line in source.lines():
+        if line is None:
+            seen_any = True
+            yield ReadError(path, lineno, f"line too long (more than {MAX_LINE_CHARS} characters);"
+                            " skipped", builder.id)
+            continue
+        if not line.strip():
+            continue
+        seen_any = True
+        if BAD in line:
+            yield ReadError(path, lineno, decode_error_reason(source.encoding), builder.id)
+            continue
+        if in_header and line.lstrip().startswith("#"):
+            h = _HEADER.match(line)
+            if h:
+                key = h.group("key").strip().lower()
+                if key in ("id", "conversation_id"):
+                    builder.id = h.group("value") or builder.id
+                else:
+                    builder.meta(key, h.group("value"))
+            continue
+        turn = parse_turn_line(line, opts)
+        if turn is not None:
+            in_header = False
+            turn.line = lineno
+            builder.turns.append(turn)
+            current = turn
+        elif current is not None:
+            current.text = f"{current.text}\n{line.strip()}" if current.text else line.strip()
+        else:
+            in_header = False
+            prefix_errors += 1
+            if prefix_errors <= _MAX_PREFIX_ERRORS:
+                yield ReadError(path, lineno, "no speaker prefix", builder.id)
+    if prefix_errors > _MAX_PREFIX_ERRORS:
+        yield ReadError(path, None, f"{prefix_errors - _MAX_PREFIX_ERRORS} more lines without a "
+                        "speaker prefix before the first turn (not listed)", builder.id)
+    if not seen_any:
+        yield ReadError(path, None, "empty file", builder.id)
+        return
+    yield finish(builder, path, "txt", opts)
