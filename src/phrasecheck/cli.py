@@ -123,8 +123,23 @@ def score(
     agent_speaker: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
         "--agent-speaker", help="Speaker label that is the agent in diarised transcripts "
                                 "(overrides inference; repeatable).")] = None,
+    engine: Annotated[str, typer.Option(
+        "--engine", help="local (default) or dask: score Parquet/CSV/JSONL turn datasets on a "
+                         "Dask cluster and write Parquet.")] = "local",
+    scheduler: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--scheduler", help="Dask scheduler address (default: a local cluster of --jobs "
+                            "workers).")] = None,
 ) -> None:
     """Batch-score transcripts into scores, findings, errors and reports."""
+    if engine not in ("local", "dask"):
+        raise _usage_error(f"unknown engine {engine!r} (available: local, dask)")
+    if engine == "dask":
+        from .dask import run_cli
+
+        raise typer.Exit(run_cli(
+            inputs, out=out, scheduler=scheduler, jobs=jobs, policy=_policy_ref(policy),
+            lexicons=[str(p) for p in lexicon or []], default_lexicon=not no_default_lexicon,
+            model=_model_ref(model), redact=redact, fail_under=fail_under, quiet=quiet))
     from .batch import FORMATS, BatchConfig, run_batch
     from .readers import expand_inputs, read_conversations, read_stream
     from .types import ReadError
