@@ -26,10 +26,11 @@ BAD = "\udcfe"
 _ERROR_HANDLER = "phrasecheck.readers.mark"
 _registered = False
 
-# Guesses charset-normalizer makes for short Chinese GBK samples (it sees Hangul or kana in
-# the same bytes). A library for Chinese transcripts prefers GB18030 when that also decodes.
-_NOT_CHINESE_CJK = {"cp949", "euc_kr", "johab", "iso2022_kr", "shift_jis", "cp932", "euc_jp",
-                    "shift_jis_2004", "shift_jisx0213", "euc_jis_2004", "euc_jisx0213"}
+# charset-normalizer guesses that are trusted as they are; any other guess (it reads short
+# GBK samples as Korean, Japanese or Thai) gives way to GB18030 when the sample decodes as
+# GB18030 to Chinese text: this library reads Chinese transcripts.
+_TRUSTED = {"gb18030", "big5", "big5hkscs", "cp950", "utf_8", "utf_16", "utf_16_le",
+            "utf_16_be", "utf_32", "ascii"}
 _WIDEN = {"gb2312": "gb18030", "gbk": "gb18030", "cp936": "gb18030", "hz": "gb18030"}
 
 
@@ -97,12 +98,24 @@ def detect_encoding(sample: bytes, complete: bool, given: str | None = None) -> 
 
     best = from_bytes(sample).best()
     guess = None if best is None else _WIDEN.get(best.encoding, best.encoding)
-    if (guess is None or guess in _NOT_CHINESE_CJK) and _decodes(sample, "gb18030", complete):
+    if guess not in _TRUSTED and _looks_chinese(sample, complete):
         guess = "gb18030"
     if guess is None:
         raise DetectionError("cannot decode: not UTF-8 (with or without BOM), UTF-16 or GB18030, "
                              "and charset-normalizer found no fitting encoding")
     return Detected(guess, "detected")
+
+
+def _looks_chinese(sample: bytes, complete: bool) -> bool:
+    """The sample decodes strictly as GB18030 and its non-ASCII text is nearly all CJK."""
+    try:
+        text = codecs.getincrementaldecoder("gb18030")("strict").decode(sample, final=complete)
+    except UnicodeDecodeError:
+        return False
+    wide = [ord(c) for c in text if ord(c) > 127]
+    cjk = sum(1 for o in wide if 0x4E00 <= o <= 0x9FFF or 0x3000 <= o <= 0x303F
+              or 0xFF00 <= o <= 0xFFEF or 0x2010 <= o <= 0x2027 or 0x3400 <= o <= 0x4DBF)
+    return bool(wide) and cjk >= 0.9 * len(wide)
 
 
 class TextSource:
