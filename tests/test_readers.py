@@ -475,7 +475,8 @@ def test_json_streams_a_large_array(tmp_path: Path) -> None:
     assert [c.id for c in convs] == [f"c{i}" for i in range(2000)]
     # line numbers point at each element's opening brace
     text = (tmp_path / "big.json").read_text(encoding="utf-8").split("\n")
-    assert text[convs[1500].turns[0].line - 1].strip() == "{"
+    line = convs[1500].turns[0].line
+    assert line is not None and text[line - 1].strip() == "{"
 
 
 def test_json_malformed_element_in_the_middle(tmp_path: Path) -> None:
@@ -590,7 +591,8 @@ def make_xlsx(path: Path, sheets: dict[str, list[list[Any]]]) -> Path:
 
 
 def test_xlsx(tmp_path: Path) -> None:
-    rows = [["conversation_id", "role", "text", "start", "domain"],
+    rows: list[list[Any]] = [
+            ["conversation_id", "role", "text", "start", "domain"],
             [1001, "导诊", "您好，请问挂什么科？", dt.time(0, 0, 1), "hospital"],
             [1001, "患者", "看牙", 3.5, "hospital"],
             [None, None, None, None, None],
