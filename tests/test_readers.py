@@ -645,6 +645,29 @@ def test_conversations_from_frame() -> None:
         conversations_from_frame(df2, text="said")
 
 
+def test_frame_with_nullable_and_numpy_values() -> None:
+    import numpy as np
+    import pandas as pd
+
+    df = pd.DataFrame({
+        "conversation_id": pd.array(["a", "a", None], dtype="string"),
+        "role": ["agent", "customer", "agent"],
+        "text": pd.array(["您好", pd.NA, "x"], dtype="string"),
+        "start": [pd.Timestamp("2024-01-01 10:00:00"), pd.NaT, pd.Timestamp("2024-01-01 10:00:05")],
+        "queue": pd.array([3, pd.NA, 4], dtype="Int64"),
+    })
+    errors: list[ReadError] = []
+    [conv] = conversations_from_frame(df, start="start", on_error=errors.append)
+    assert turns(conv) == [("agent", "您好")] and conv.turns[0].start == 0.0
+    assert conv.metadata["queue"] == 3 and type(conv.metadata["queue"]) is int
+    assert [e.conversation_id for e in errors] == ["a", None]
+    df2 = pd.DataFrame({"conversation_id": np.array([7, 7]), "role": ["agent", "customer"],
+                        "text": np.array([1, 2]), "end": np.array([0.5, 1.0])})
+    [conv] = conversations_from_frame(df2, end="end")
+    assert conv.id == "7" and [t.text for t in conv.turns] == ["1", "2"]
+    assert [t.end for t in conv.turns] == [0.5, 1.0]
+
+
 # ------------------------------------------------------------------ inputs and batches
 
 def test_expand_inputs(tmp_path: Path, monkeypatch: Any) -> None:

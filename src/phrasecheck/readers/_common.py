@@ -76,6 +76,22 @@ class Options:
         return self.aliases.get(label.strip().casefold())
 
 
+def py(value: Any) -> Any:
+    """NumPy scalars (from DataFrames) as Python values."""
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def missing(value: Any) -> bool:
+    """None, NaN, or pandas' NA/NaT (recognised without importing pandas)."""
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    return type(value).__name__ in ("NAType", "NaTType")
+
+
 # ---------------------------------------------------------------- times
 
 _CLOCK = re.compile(r"^(?:(\d{1,3}):)?(\d{1,2}):(\d{1,2}(?:[.,]\d+)?)$")
@@ -98,7 +114,8 @@ def parse_time(value: Any) -> TimeValue:
 
     Raises ValueError for something that is not a time.
     """
-    if value is None or (isinstance(value, str) and not value.strip()):
+    value = py(value)
+    if missing(value) or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, bool):
         raise ValueError(f"not a time: {value!r}")
@@ -138,6 +155,7 @@ def parse_time(value: Any) -> TimeValue:
 
 def plain(value: Any) -> Any:
     """Metadata values as JSON-friendly scalars (dates as ISO strings, whole floats as ints)."""
+    value = py(value)
     if isinstance(value, _dt.datetime | _dt.date | _dt.time):
         return value.isoformat()
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
@@ -146,14 +164,14 @@ def plain(value: Any) -> Any:
 
 
 def id_text(value: Any) -> str | None:
-    """A conversation id as text: 1001.0 -> '1001'; empty/None/NaN -> None."""
-    if value is None or isinstance(value, bool):
-        return None if value is None else str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return None
-        if value.is_integer():
-            return str(int(value))
+    """A conversation id as text: 1001.0 -> '1001'; empty/None/NaN/NA -> None."""
+    value = py(value)
+    if missing(value):
+        return None
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
     s = str(value).strip()
     return s or None
 
@@ -182,9 +200,7 @@ class Builder:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def meta(self, key: str, value: Any) -> None:
-        if value is None or value == "" or key in self.metadata:
-            return
-        if isinstance(value, float) and math.isnan(value):
+        if key in self.metadata or missing(value) or (isinstance(value, str) and not value):
             return
         self.metadata[key] = plain(value)
 
@@ -246,11 +262,10 @@ Result = Conversation | ReadError
 
 
 def _text_value(value: Any) -> str | None:
-    if value is None or isinstance(value, bool):
+    value = py(value)
+    if missing(value) or isinstance(value, bool):
         return None
     if isinstance(value, float):
-        if math.isnan(value):
-            return None
         return str(int(value)) if value.is_integer() else str(value)
     if isinstance(value, int | str):
         s = str(value).strip()
