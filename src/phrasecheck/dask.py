@@ -410,7 +410,7 @@ def read_turns(path_or_url: str | os.PathLike[str] | Sequence[str | os.PathLike[
             frames.append(ddm.read_csv(target, **opts))
         else:
             opts = {"lines": True, "orient": "records", "dtype": False,
-                    "convert_dates": False, "blocksize": 2**26, **kw}
+                    "blocksize": 2**26, **kw}
             compressed = any(str(t).lower().endswith(_COMPRESSED)
                              for t in ([target] if isinstance(target, str) else target))
             if compressed:
@@ -460,6 +460,7 @@ def run_cli(inputs: Sequence[str], *, out: str | os.PathLike[str], scheduler: st
     Returns the exit code: 0, 1 if a conversation scored below ``fail_under``, 2 on bad input.
     """
     from rich.console import Console
+    from rich.markup import escape
 
     dask = _module("dask")
 
@@ -483,7 +484,7 @@ def run_cli(inputs: Sequence[str], *, out: str | os.PathLike[str], scheduler: st
             raise ValueError(str(exc)) from None
     except (FileNotFoundError, ValueError, KeyError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        err.print(f"[bold red]error:[/] {msg}", soft_wrap=True, markup=False)
+        err.print(f"[bold red]error:[/] {escape(str(msg))}", soft_wrap=True)
         return 2
     if redact:
         findings = findings.map_partitions(_redact_text, meta=findings._meta)
