@@ -103,7 +103,7 @@ class PhraseMatcher:
                 target = _Target(len(self._targets), entry, key, allow,
                                  entry.needs_token_boundary(key))
                 self._targets.append(target)
-                automaton.add_word(key, target)
+                automaton.add_word(key, (target.length, target.needs_check, target))
                 if len(key) > 1:
                     forms_for_jieba.append(key)
         automaton.make_automaton()
@@ -132,22 +132,26 @@ class PhraseMatcher:
     def _scan_normalized(self, nt: NormalizedText) -> list[tuple[int, int, int]]:
         norm = nt.text
         cands: list[tuple[int, int, Any]] = []
-        for last, t in self._automaton.iter(norm):
+        add = cands.append
+        verify = self._verify
+        for last, (length, check, t) in self._automaton.iter(norm):
             end = last + 1  # the single place inclusive ends become half-open
-            start = end - t.length
-            if t.needs_check and not self._verify(t, norm, start, end):
+            if check and not verify(t, norm, end - length, end):
                 continue
-            cands.append((start, end, t))
+            add((end - length, -end, t))
         if not cands:
             return []
+        # (start, -end): sorted means leftmost first, longest first at the same start
+        cands.sort()
         if self.overlap == "longest" and len(cands) > 1:
             cands = _resolve_longest(cands)
-        else:
-            cands.sort(key=lambda c: (c[0], -c[1]))
         if nt.starts is None or nt.ends is None:
-            return [(s, e, t.index) for s, e, t in cands]
-        starts, ends = nt.starts, nt.ends
-        return [(starts[s], ends[e - 1], t.index) for s, e, t in cands]
+            return [(s, -e, t.index) for s, e, t in cands]
+        import numpy as np
+
+        starts = np.asarray(nt.starts)[[c[0] for c in cands]].tolist()
+        ends = np.asarray(nt.ends)[[-c[1] - 1 for c in cands]].tolist()
+        return [(s, e, c[2].index) for s, e, c in zip(starts, ends, cands)]
 
     def _verify(self, t: _Target, norm: str, start: int, end: int) -> bool:
         for allowed, offset in t.allow:
@@ -222,21 +226,21 @@ def _find_all(haystack: str, needle: str) -> list[int]:
 def _resolve_longest(cands: list[tuple[int, int, Any]]) -> list[tuple[int, int, Any]]:
     """Leftmost-longest per category; a hit nested in a longer kept hit is dropped.
 
-    O(n log n): sort by start, longest first; a sweep keeps the furthest end of any kept hit
-    (a later hit ending at or before it is nested in it) and, per category, the end of the
-    last kept hit (a later one starting before it overlaps it).
+    ``cands`` are ``(start, -end, target)`` sorted by start, longest first. O(n): a sweep
+    keeps the furthest end of any kept hit (a later hit ending at or before it is nested in
+    it) and, per category, the end of the last kept hit (a later one starting before it
+    overlaps it).
     """
-    cands.sort(key=lambda c: (c[0], -c[1]))
     kept: list[tuple[int, int, Any]] = []
     cover_end = -1
     cat_end: dict[str, int] = {}
     for c in cands:
-        s, e, t = c
-        if e <= cover_end:
-            continue
-        if s < cat_end.get(t.category, -1):
+        s, neg_end, t = c
+        e = -neg_end
+        if e <= cover_end or s < cat_end.get(t.category, -1):
             continue
         kept.append(c)
-        cover_end = max(cover_end, e)
+        if e > cover_end:
+            cover_end = e
         cat_end[t.category] = e
     return kept

@@ -28,20 +28,24 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
-from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = ["NormalizedText", "Normalizer"]
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef"
-_ZERO_WIDTH = "\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u206a-\u206f\ufeff"
-# Decoration people put between characters to dodge filters (after NFKC, so full-width
-# forms are already half-width). Clause punctuation , . ? ! ; : 、。 is deliberately absent
-# except the ASCII full stop, which Chinese text uses only as decoration.
-_NOISE = (r"\s" + _ZERO_WIDTH + r"*#_\-~·•.|/\\^+=`'\"@$%&<>()\[\]{}♥♡★☆"
-          "＊＃＿－～．｜／＼＾＋＝｀＇＂＠＄％＆＜＞（）［］｛｝")
+_CJK_RANGES = ((0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00), (0x20000, 0x2EBF0))
+_ZERO_WIDTH_RANGES = ((0x00AD, 0x00AE), (0x180E, 0x180F), (0x200B, 0x2010), (0x202A, 0x202F),
+                      (0x2060, 0x2065), (0x206A, 0x2070), (0xFEFF, 0xFF00))
+_ZERO_WIDTH = "".join(chr(c) for lo, hi in _ZERO_WIDTH_RANGES for c in range(lo, hi))
+# Decoration people put between characters to dodge filters. Line breaks and clause
+# punctuation (, ? ! ; : 、。，？！) are deliberately absent: 不，知道了 is not 不知道.
+# The ASCII full stop is included: Chinese text uses it only as decoration.
+_NOISE_CHARS = (" \t\u00a0\u3000" + "".join(chr(c) for c in range(0x2000, 0x200B))
+                + "\u202f\u205f" + _ZERO_WIDTH
+                + "*#_-~·•.|/\\^+=`'\"@$%&<>()[]{}♥♡★☆"
+                + "＊＃＿－～．｜／＼＾＋＝｀＇＂＠＄％＆＜＞（）［］｛｝")
 # Full-width punctuation (，！？：；…) is kept as written: it only marks clause ends, and
 # keeping it avoids a slow path for ordinary Chinese text. Full-width letters and digits
 # are still folded by NFKC.
@@ -49,12 +53,26 @@ _FW_PUNCT = "\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65"
 _FW_PUNCT_RE = re.compile("[" + _FW_PUNCT + "]")
 
 # One C-speed scan that finds anything which might need folding beyond NFKC/t2s.
-_NEEDS_WORK = re.compile(r"[A-Z" + _NOISE + r"]")
-_NOISE_BETWEEN_CJK = re.compile(
-    r"(?<=[" + _CJK + r"])[" + _NOISE + r"]+(?=[" + _CJK + r"])"
-)
-_ZERO_WIDTH_RE = re.compile(r"[" + _ZERO_WIDTH + r"]+")
+_NEEDS_WORK = re.compile("[A-Z" + "".join(re.escape(c) for c in _NOISE_CHARS) + "]")
 _REPEATS = re.compile(r"(.)\1{2,}")
+_TABLES: tuple[Any, Any, Any, Any] | None = None
+
+
+def _tables() -> tuple[Any, Any, Any, Any]:
+    """numpy and code-point lookup tables (noise, zero-width, CJK), built on first use."""
+    global _TABLES
+    if _TABLES is None:
+        import numpy as np
+
+        noise = np.zeros(0x110000, dtype=bool)
+        noise[[ord(c) for c in _NOISE_CHARS]] = True
+        zero_width = np.zeros(0x110000, dtype=bool)
+        zero_width[[ord(c) for c in _ZERO_WIDTH]] = True
+        cjk = np.zeros(0x110000, dtype=bool)
+        for lo, hi in _CJK_RANGES:
+            cjk[lo:hi] = True
+        _TABLES = (np, noise, zero_width, cjk)
+    return _TABLES
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +96,9 @@ class NormalizedText:
         if self.starts is None or self.ends is None:
             return start, end
         if end <= start:
-            pos = self.starts[start] if start < len(self.starts) else len(self.original)
+            pos = int(self.starts[start]) if start < len(self.starts) else len(self.original)
             return pos, pos
-        return self.starts[start], self.ends[end - 1]
+        return int(self.starts[start]), int(self.ends[end - 1])
 
 
 class _T2S:
@@ -101,6 +119,9 @@ class _T2S:
             a: b for a, b in zip(chars, converted) if a != b and len(b) == 1
         }
         self.traditional = frozenset(self.char_map)
+        np = _tables()[0]
+        self.traditional_mask = np.zeros(0x10000, dtype=bool)
+        self.traditional_mask[[ord(c) for c in self.char_map if ord(c) < 0x10000]] = True
 
     @classmethod
     def get(cls) -> _T2S:
@@ -156,31 +177,27 @@ class Normalizer:
         if self._is_clean(text):
             return NormalizedText(text, text)
 
-        out = text
-        starts: list[int] | None = None
-        ends: list[int] | None = None
-
-        if self.fold_width and not _nfkc_stable(out):
-            out, starts, ends = _nfkc_with_offsets(out)
-        if self.fold_case:
-            lowered = out.lower()
-            if len(lowered) == len(out):
-                out = lowered
-            else:  # e.g. 'İ' lowers to two characters: fold one character at a time
-                out = "".join(c if len(c.lower()) != 1 else c.lower() for c in out)
-        if self.to_simplified and not _is_gb2312(out):
+        # The slow path works on an array of code points: a few vectorised passes (numpy)
+        # instead of a Python loop per character, so long or noisy texts stay fast.
+        np = _tables()[0]
+        cp = _codepoints(text)
+        starts: Any = None  # int64 arrays once characters move
+        ends: Any = None
+        if self.fold_width or self.fold_case:
+            cp, starts = _FoldTable.get(self.fold_width, self.fold_case).apply(cp)
+            ends = None if starts is None else starts + 1
+        if self.to_simplified:
             t2s = _T2S.get()
-            if not t2s.traditional.isdisjoint(out):
-                out = t2s.convert(out)
+            if t2s.traditional_mask[np.minimum(cp, 0xFFFF)].any():
+                cp = _codepoints(t2s.convert(_decode(cp)))
         if self.strip_noise:
-            out, starts, ends = _remove(out, starts, ends, _ZERO_WIDTH_RE)
-            out, starts, ends = _remove(out, starts, ends, _NOISE_BETWEEN_CJK)
+            cp, starts, ends = _strip_noise(cp, starts, ends)
+        out = _decode(cp)
         if self.fold_repeats:
             out, starts, ends = _fold_repeats(out, starts, ends)
-
         if starts is None or ends is None:
             return NormalizedText(text, out)
-        return NormalizedText(text, out, array("q", starts), array("q", ends))
+        return NormalizedText(text, out, starts, ends)
 
     def _is_clean(self, text: str) -> bool:
         if self.fold_repeats:
@@ -208,51 +225,120 @@ def _nfkc_stable(text: str) -> bool:
     return unicodedata.is_normalized("NFKC", _FW_PUNCT_RE.sub("", text))
 
 
-def _nfkc_with_offsets(text: str) -> tuple[str, list[int], list[int]]:
-    pieces: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    for i, ch in enumerate(text):
-        folded = ch if _FW_PUNCT_RE.match(ch) else unicodedata.normalize("NFKC", ch)
-        pieces.append(folded)
-        n = len(folded)
-        if n:
-            starts.extend([i] * n)
-            ends.extend([i + 1] * n)
-    return "".join(pieces), starts, ends
+def _codepoints(text: str) -> Any:
+    np = _tables()[0]
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
-def _remove(
-    text: str, starts: list[int] | None, ends: list[int] | None, pattern: re.Pattern[str]
-) -> tuple[str, list[int] | None, list[int] | None]:
-    """Drop every match of ``pattern``, composing the offset map."""
-    cuts = [m.span() for m in pattern.finditer(text)]
-    if not cuts:
-        return text, starts, ends
-    keep: list[tuple[int, int]] = []
-    pos = 0
-    for a, b in cuts:
-        if a > pos:
-            keep.append((pos, a))
-        pos = b
-    if pos < len(text):
-        keep.append((pos, len(text)))
-    new_text = "".join(text[a:b] for a, b in keep)
-    new_starts: list[int] = []
-    new_ends: list[int] = []
-    for a, b in keep:
-        if starts is None or ends is None:
-            new_starts.extend(range(a, b))
-            new_ends.extend(range(a + 1, b + 1))
-        else:
-            new_starts.extend(starts[a:b])
-            new_ends.extend(ends[a:b])
-    return new_text, new_starts, new_ends
+def _decode(cp: Any) -> str:
+    return str(cp.tobytes().decode("utf-32-le", "surrogatepass"))
 
 
-def _fold_repeats(
-    text: str, starts: list[int] | None, ends: list[int] | None
-) -> tuple[str, list[int] | None, list[int] | None]:
+class _FoldTable:
+    """NFKC + lower case for every BMP character, as numpy lookup tables (built once)."""
+
+    _cache: ClassVar[dict[tuple[bool, bool], _FoldTable]] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, width: bool, case: bool) -> None:
+        np = _tables()[0]
+        self.width, self.case = width, case
+        self.lut = np.arange(0x10000, dtype=np.uint32)
+        self.lengths = np.ones(0x10000, dtype=np.int64)
+        self.expand: dict[int, Any] = {}
+        for c in range(0x10000):
+            if 0xD800 <= c < 0xE000:
+                continue
+            ch = chr(c)
+            folded = self.fold(ch)
+            if folded == ch:
+                continue
+            if len(folded) == 1:
+                self.lut[c] = ord(folded)
+            else:
+                self.lengths[c] = len(folded)
+                self.expand[c] = _codepoints(folded)
+
+    @classmethod
+    def get(cls, width: bool, case: bool) -> _FoldTable:
+        key = (width, case)
+        table = cls._cache.get(key)
+        if table is None:
+            with cls._lock:
+                table = cls._cache.get(key)
+                if table is None:
+                    table = cls._cache[key] = cls(width, case)
+        return table
+
+    def fold(self, ch: str) -> str:
+        out = ch
+        if self.width and not _FW_PUNCT_RE.match(ch):
+            out = unicodedata.normalize("NFKC", out)
+        if self.case:
+            out = out.lower()
+        return out
+
+    def apply(self, cp: Any) -> tuple[Any, Any]:
+        """Folded code points and, when characters expand or vanish, the start offsets."""
+        np = _tables()[0]
+        astral = cp > 0xFFFF
+        has_astral = bool(astral.any())
+        small = np.where(astral, 0, cp) if has_astral else cp
+        lengths = self.lengths[small]
+        mapped = self.lut[small]
+        expand = self.expand
+        if has_astral:  # rare: fold characters beyond the BMP one by one
+            expand = dict(expand)
+            for i in np.nonzero(astral)[0].tolist():
+                c = int(cp[i])
+                folded = self.fold(chr(c))
+                if len(folded) == 1:
+                    mapped[i] = ord(folded)
+                else:
+                    lengths[i] = len(folded)
+                    expand[c] = _codepoints(folded)
+        resized = np.nonzero(lengths != 1)[0]
+        if len(resized) == 0:
+            return mapped, None
+        pieces = []
+        prev = 0
+        for i in resized.tolist():
+            pieces.append(mapped[prev:i])
+            pieces.append(expand[int(cp[i])])
+            prev = i + 1
+        pieces.append(mapped[prev:])
+        starts = np.repeat(np.arange(len(cp), dtype=np.int64), lengths)
+        return np.concatenate(pieces).astype(np.uint32), starts
+
+
+def _strip_noise(cp: Any, starts: Any, ends: Any) -> tuple[Any, Any, Any]:
+    """Drop zero-width characters anywhere and noise runs between two CJK characters."""
+    np, noise_t, zero_width_t, cjk_t = _tables()
+    noise = noise_t[cp]
+    if not noise.any():
+        return cp, starts, ends
+    n = len(cp)
+    # runs of noise: [run_starts[i], run_ends[i]); removable when CJK on both sides
+    edges = np.diff(np.concatenate(([False], noise, [False])).view(np.int8))
+    run_starts = np.flatnonzero(edges == 1)
+    run_ends = np.flatnonzero(edges == -1)
+    inner = (run_starts > 0) & (run_ends < n)
+    run_starts, run_ends = run_starts[inner], run_ends[inner]
+    between = cjk_t[cp[run_starts - 1]] & cjk_t[cp[run_ends]]
+    delta = np.zeros(n + 1, dtype=np.int32)
+    delta[run_starts[between]] += 1
+    delta[run_ends[between]] -= 1
+    remove = (np.cumsum(delta[:n]) > 0) | zero_width_t[cp]
+    if not remove.any():
+        return cp, starts, ends
+    keep = ~remove
+    if starts is None or ends is None:
+        new_starts = np.flatnonzero(keep)
+        return cp[keep], new_starts, new_starts + 1
+    return cp[keep], starts[keep], ends[keep]
+
+
+def _fold_repeats(text: str, starts: Any, ends: Any) -> tuple[str, Any, Any]:
     """Fold runs of 3+ identical characters to one; the kept character spans the whole run."""
     runs = [m.span() for m in _REPEATS.finditer(text)]
     if not runs:
@@ -260,6 +346,8 @@ def _fold_repeats(
     if starts is None or ends is None:
         starts = list(range(len(text)))
         ends = list(range(1, len(text) + 1))
+    else:
+        starts, ends = [int(x) for x in starts], [int(x) for x in ends]
     out: list[str] = []
     new_starts: list[int] = []
     new_ends: list[int] = []
@@ -275,4 +363,5 @@ def _fold_repeats(
     out.append(text[pos:])
     new_starts.extend(starts[pos:])
     new_ends.extend(ends[pos:])
-    return "".join(out), new_starts, new_ends
+    np = _tables()[0]
+    return "".join(out), np.array(new_starts, dtype=np.int64), np.array(new_ends, dtype=np.int64)
