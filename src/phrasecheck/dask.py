@@ -212,7 +212,7 @@ def _score_partition(df: pd.DataFrame, config: BatchConfig, cols: _Columns,
         df = df.reset_index()
     if ORDER in df.columns:  # back into the original row order after the shuffle
         df = df.sort_values(ORDER, kind="stable")
-    df = _plain_missing(df.drop(columns=[c for c in (ORDER, KEY) if c in df.columns]))
+    df = df.drop(columns=[c for c in (ORDER, KEY) if c in df.columns])
     errors: list[Any] = []
     convs = conversations_from_frame(
         df, id=cols.id, role=cols.role, text=cols.text, start=cols.start, end=cols.end,
@@ -226,20 +226,6 @@ def _score_partition(df: pd.DataFrame, config: BatchConfig, cols: _Columns,
             _conform(findings_frame(results), findings_meta))
     out = pd.Series([None], dtype=object)
     out.iloc[0] = pair
-    return out
-
-
-def _plain_missing(df: pd.DataFrame) -> pd.DataFrame:
-    """Nullable columns (``string[pyarrow]``, ``Int64`` ... which dask readers produce) as
-    object columns with ``None`` for missing values: what a pandas frame of Python values
-    holds, and what the frame reader expects (it does not take ``pd.NA``)."""
-    import pandas as pd
-
-    out = df.copy()
-    for col in out.columns:
-        if isinstance(out[col].dtype, pd.api.extensions.ExtensionDtype):
-            values = out[col].astype(object)
-            out[col] = values.where(out[col].notna(), None)
     return out
 
 
