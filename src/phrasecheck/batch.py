@@ -45,6 +45,7 @@ FINDING_OUT_COLUMNS = [
     "basis_text", "explanation",
 ]
 ERROR_COLUMNS = ["path", "line", "conversation_id", "reason"]
+HTML_ALL_SECTIONS = 5000
 
 
 @dataclass(frozen=True)
@@ -167,14 +168,19 @@ def _rules_by_category(policy: Any) -> dict[str, list[str]]:
 
 def _finding_rows(c: Conversation, s: ConversationScore, rules_by_cat: dict[str, list[str]],
                   bases: Any, redact: Callable[[str], str]) -> Iterator[dict[str, Any]]:
-    by_index = {t.index: t for t in c.turns}
+    turns = {t.index: t for t in c.turns}
+    redacted: dict[int, str] = {}
     for f in s.findings:
-        turn = by_index.get(f.turn) if f.turn is not None else None
+        turn = turns.get(f.turn) if f.turn is not None else None
+        if turn is not None and turn.index not in redacted:
+            redacted[turn.index] = redact(turn.text)
+        turn_text = redacted[turn.index] if turn is not None else None
+        # cut the finding from the redacted turn, so text == turn_text[start:end] holds
+        text = turn_text[f.start:f.end] if turn_text is not None else redact(f.text)
         basis = bases.get(f.basis) if f.basis else None
         yield {
             "conversation_id": s.id, "turn": f.turn, "role": f.role, "start": f.start,
-            "end": f.end, "text": redact(f.text),
-            "turn_text": redact(turn.text) if turn is not None else None,
+            "end": f.end, "text": text, "turn_text": turn_text,
             "code": f.code, "category": f.category, "kind": f.kind, "severity": f.severity,
             "source": f.source, "score": f.score, "phrase": f.phrase,
             "suggestion": f.suggestion, "rules": ",".join(rules_by_cat.get(f.category, [])),
@@ -362,8 +368,10 @@ def write_outputs(out: Path, records_path: Path, result: BatchResult, analyzer: 
         from .reports.html import write_html_report
 
         path = out / "report.html"
+        # past a few thousand conversations, detail sections only for the failed ones
+        sections = "all" if result.total <= HTML_ALL_SECTIONS else "failed"
         write_html_report(path, lambda: _read_records(records_path), errors=result.errors,
-                          policy=policy, lexicon=lexicon, redact=redact)
+                          policy=policy, lexicon=lexicon, redact=redact, sections=sections)
         written.append(path)
     return written
 

@@ -136,6 +136,14 @@ def score(
     if engine == "dask":
         from .dask import run_cli
 
+        ignored = [name for name, used in (
+            ("--format", format != "csv,xlsx,html"), ("--encoding", encoding is not None),
+            ("--agent-speaker", bool(agent_speaker)), ("--resume", resume)) if used]
+        if ignored:
+            _console(stderr=True).print(
+                f"[yellow]warning:[/] {', '.join(ignored)} ignored with --engine dask "
+                "(it reads turn datasets and writes scores/findings Parquet)")
+
         raise typer.Exit(run_cli(
             inputs, out=out, scheduler=scheduler, jobs=jobs, policy=_policy_ref(policy),
             lexicons=[str(p) for p in lexicon or []], default_lexicon=not no_default_lexicon,
