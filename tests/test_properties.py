@@ -65,3 +65,18 @@ def _matcher(lexicon, norm: Normalizer) -> PhraseMatcher:  # type: ignore[no-unt
 def test_analyzer_never_crashes(analyzer, text: str) -> None:  # type: ignore[no-untyped-def]
     for f in analyzer.check_text(text):
         assert text[f.start:f.end] == f.text
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts, st.sampled_from(NORMALIZERS))
+def test_short_and_long_paths_agree(text: str, norm: Normalizer) -> None:
+    """Short texts fold character by character, long ones with numpy: same result."""
+    if norm._is_clean(text):
+        return
+    short, long = norm._normalize_short(text), norm._normalize_long(text)
+    assert short.text == long.text
+    if short.starts is None or long.starts is None:
+        assert short.starts is None and long.starts is None
+    else:
+        assert list(short.starts) == list(long.starts)
+        assert list(short.ends) == list(long.ends)

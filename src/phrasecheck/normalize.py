@@ -55,6 +55,10 @@ _FW_PUNCT_RE = re.compile("[" + _FW_PUNCT + "]")
 # One C-speed scan that finds anything which might need folding beyond NFKC/t2s.
 _NEEDS_WORK = re.compile("[A-Z" + "".join(re.escape(c) for c in _NOISE_CHARS) + "]")
 _REPEATS = re.compile(r"(.)\1{2,}")
+_NOISE_CLASS = "[" + "".join(re.escape(c) for c in _NOISE_CHARS) + "]"
+_NOISE_BETWEEN_CJK_RE = re.compile("(?<=[" + _CJK + "])" + _NOISE_CLASS + "+(?=[" + _CJK + "])")
+_ZERO_WIDTH_RE = re.compile("[" + _ZERO_WIDTH + "]+")
+_SHORT = 512  # texts up to this length take the per-character path
 _TABLES: tuple[Any, Any, Any, Any] | None = None
 
 
@@ -115,8 +119,11 @@ class _T2S:
         ranges = [(0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00)]
         chars = [chr(c) for lo, hi in ranges for c in range(lo, hi)]
         converted = self._cc.convert("\n".join(chars)).split("\n")
+        # GB2312 characters are simplified characters in their own right (乾 in 乾坤):
+        # only characters outside it count as traditional.
         self.char_map: dict[str, str] = {
-            a: b for a, b in zip(chars, converted) if a != b and len(b) == 1
+            a: b for a, b in zip(chars, converted)
+            if a != b and len(b) == 1 and not _is_gb2312(a)
         }
         self.traditional = frozenset(self.char_map)
         np = _tables()[0]
@@ -177,7 +184,52 @@ class Normalizer:
         if self._is_clean(text):
             return NormalizedText(text, text)
 
-        # The slow path works on an array of code points: a few vectorised passes (numpy)
+        if len(text) <= _SHORT:
+            return self._normalize_short(text)
+        return self._normalize_long(text)
+
+    def _normalize_short(self, text: str) -> NormalizedText:
+        """Character-by-character folding for short texts (chat messages, turns), where
+        numpy's per-call overhead would dominate. Gives exactly what the long path gives."""
+        table = (_FoldTable.get(self.fold_width, self.fold_case)
+                 if self.fold_width or self.fold_case else None)
+        moved = False
+        if table is not None:
+            pieces = [table.fold_cached(ch) for ch in text]
+            out = "".join(pieces)
+            if len(out) != len(text):
+                moved = True
+                starts = [i for i, p in enumerate(pieces) for _ in p]
+        else:
+            out = text
+        if not moved:
+            starts = list(range(len(text)))
+        if self.to_simplified and not _is_gb2312(out):
+            t2s = _T2S.get()
+            if not t2s.traditional.isdisjoint(out):
+                out = t2s.convert(out)
+        if self.strip_noise:
+            cuts = [m.span() for m in _ZERO_WIDTH_RE.finditer(out)]
+            cuts += [m.span() for m in _NOISE_BETWEEN_CJK_RE.finditer(out)]
+            if cuts:
+                drop = {i for a, b in cuts for i in range(a, b)}
+                out = "".join(ch for i, ch in enumerate(out) if i not in drop)
+                starts = [x for i, x in enumerate(starts) if i not in drop]
+                moved = True
+        if self.fold_repeats:
+            np = _tables()[0]
+            arr = np.array(starts, dtype=np.int64)
+            folded, s2, e2 = _fold_repeats(out, arr, arr + 1)
+            if folded != out:
+                return NormalizedText(text, folded, s2, e2)
+        if not moved:
+            return NormalizedText(text, out)
+        np = _tables()[0]
+        arr = np.array(starts, dtype=np.int64)
+        return NormalizedText(text, out, arr, arr + 1)
+
+    def _normalize_long(self, text: str) -> NormalizedText:
+        # The long path works on an array of code points: a few vectorised passes (numpy)
         # instead of a Python loop per character, so long or noisy texts stay fast.
         np = _tables()[0]
         cp = _codepoints(text)
@@ -246,6 +298,7 @@ class _FoldTable:
         self.lut = np.arange(0x10000, dtype=np.uint32)
         self.lengths = np.ones(0x10000, dtype=np.int64)
         self.expand: dict[int, Any] = {}
+        self.changed: dict[str, str] = {}
         for c in range(0x10000):
             if 0xD800 <= c < 0xE000:
                 continue
@@ -253,6 +306,7 @@ class _FoldTable:
             folded = self.fold(ch)
             if folded == ch:
                 continue
+            self.changed[ch] = folded
             if len(folded) == 1:
                 self.lut[c] = ord(folded)
             else:
@@ -269,6 +323,14 @@ class _FoldTable:
                 if table is None:
                     table = cls._cache[key] = cls(width, case)
         return table
+
+    def fold_cached(self, ch: str) -> str:
+        folded = self.changed.get(ch)
+        if folded is not None:
+            return folded
+        if ch > "\uffff":
+            return self.fold(ch)
+        return ch
 
     def fold(self, ch: str) -> str:
         out = ch
