@@ -1,0 +1,177 @@
+"""Cold start: a fresh process imports phrasecheck, builds the default Analyzer and checks its
+first message; beside a bare ``import jieba; jieba.lcut('您好')`` measured in the same run.
+
+    python benchmarks/bench_coldstart.py [--repeat 5] [--quick]
+
+Every run is a new ``python -c`` subprocess started in an empty temporary working directory;
+the parent times it from spawn to exit (wall) and the child reports its own breakdown:
+  import        ``import phrasecheck`` (and ``from phrasecheck import Analyzer``);
+  build         ``Analyzer()``: lexicons, policy, automata;
+  first check   the first ``check_text`` of an agent message (loads what it needs lazily:
+                the reply-tone model when there is one, jieba when a candidate needs it);
+  warm          ``warm()`` afterwards (rows "+ warm()" only): whatever the first check did
+                not load (jieba, model), i.e. what a later message may still pay for.
+Rows, each the median of --repeat runs, interleaved:
+  python        ``python -c pass``: the interpreter alone;
+  bare jieba    ``python -c "import jieba; jieba.lcut('您好')"``: the baseline;
+  phrasecheck   import + build + first check. Target (issue 7): <= 1.5 s;
+  phrasecheck + warm()   the same, then ``warm()``: everything loaded;
+  phrasecheck + warm(), no cache   the same with TMPDIR pointing at an empty directory, so
+                jieba's dictionary cache must be rebuilt (a first run after install/reboot).
+Then checks where jieba's cache file went: the system temporary directory, never the
+working directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+TARGET = 1.5
+
+CHILD = r"""
+import json, sys, time
+HEAVY = ("numpy", "pandas", "sklearn", "jieba", "rich", "typer", "opencc", "ahocorasick",
+         "yaml", "scipy")
+heavy = lambda: sorted(m for m in HEAVY if m in sys.modules)
+t0 = time.perf_counter()
+import phrasecheck
+from phrasecheck import Analyzer
+t1 = time.perf_counter()
+after_import = heavy()
+a = Analyzer()
+t2 = time.perf_counter()
+found = a.check_text("您好，这个不归我管，你问别人去")
+t3 = time.perf_counter()
+rec = {"import": t1 - t0, "build": t2 - t1, "first": t3 - t2, "findings": len(found),
+       "jieba_loaded_by_first": bool(getattr(a.tokenizer, "loaded", False)),
+       "model_loaded_by_first": a._model_loaded and a._model is not None,
+       "modules": len(sys.modules), "heavy_after_import": after_import,
+       "heavy_after_first": heavy()}
+if WARM:
+    a.warm()
+    rec["warm"] = time.perf_counter() - t3
+    rec["model"] = a.model is not None
+print(json.dumps(rec))
+"""
+
+def machine() -> str:
+    cpu = platform.processor() or "?"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in fh
+                        if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (f"machine: {os.cpu_count()} CPUs ({cpu}); Python {platform.python_version()}; "
+            f"{dt.datetime.now().astimezone().isoformat(timespec='seconds')}; "
+            f"load average {load}")
+
+
+def spawn(code: str, cwd: str, env: dict[str, str] | None = None) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True,
+                          text=True, env=env)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"child failed:\n{proc.stderr}")
+    return wall, proc.stdout
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="3 runs")
+    args = ap.parse_args()
+    repeat = 3 if args.quick else args.repeat
+
+    print(machine())
+    walls: dict[str, list[float]] = {}
+    parts: dict[str, list[float]] = {}
+    info: dict[str, dict[str, Any]] = {}
+    loads: list[float] = []
+    rebuilt: list[list[str]] = []
+    with tempfile.TemporaryDirectory(prefix="pc-cold-cwd-") as cwd:
+        for r in range(repeat):
+            with tempfile.TemporaryDirectory(prefix="pc-cold-tmp-") as empty_tmp:
+                runs = [
+                    ("python", "pass", None),
+                    ("bare jieba", "import jieba; jieba.lcut('您好')", None),
+                    ("phrasecheck", "WARM = False" + CHILD, None),
+                    ("phrasecheck + warm()", "WARM = True" + CHILD, None),
+                    ("phrasecheck + warm(), no cache", "WARM = True" + CHILD,
+                     {**os.environ, "TMPDIR": empty_tmp}),
+                ]
+                k = r % len(runs)
+                for name, code, env in runs[k:] + runs[:k]:
+                    loads.append(os.getloadavg()[0])
+                    wall, out = spawn(code, cwd, env)
+                    walls.setdefault(name, []).append(wall)
+                    if name.startswith("phrasecheck"):
+                        rec = json.loads(out)
+                        for key in ("import", "build", "first", "warm"):
+                            if key in rec:
+                                parts.setdefault(f"{name}|{key}", []).append(rec[key])
+                        info[name] = rec
+                        if env is not None:  # the cache must have gone to the fresh TMPDIR
+                            rebuilt.append(sorted(p.name for p in Path(empty_tmp).iterdir()))
+            print(f"  run {r + 1}/{repeat}: " + ", ".join(
+                f"{name} {walls[name][-1]:.2f} s" for name, _, _ in runs), flush=True)
+        left_in_cwd = sorted(os.listdir(cwd))
+
+    med = {k: statistics.median(v) for k, v in walls.items()}
+    base = med["bare jieba"]
+    print()
+    print(f"{'wall, fresh process (s)':32} {'median':>8} {'min':>7} {'max':>7} "
+          f"{'vs bare jieba':>14}")
+    for name, v in walls.items():
+        print(f"{name:32} {med[name]:8.3f} {min(v):7.3f} {max(v):7.3f} "
+              f"{med[name] / base:13.2f}x")
+    for name in ("phrasecheck", "phrasecheck + warm()", "phrasecheck + warm(), no cache"):
+        keys = [k for k in ("import", "build", "first", "warm") if f"{name}|{k}" in parts]
+        p = {k: statistics.median(parts[f"{name}|{k}"]) for k in keys}
+        rec = info[name]
+        interp = med[name] - sum(p.values())
+        print(f"\n{name}: breakdown reported by the child (median s)")
+        print(f"  interpreter + exit  {interp:7.3f}   (wall - the parts below)")
+        heavy = ", ".join(rec["heavy_after_import"]) or "none of numpy, pandas, sklearn, jieba…"
+        print(f"  import              {p['import']:7.3f}   ({heavy} imported by it)")
+        print(f"  build Analyzer()    {p['build']:7.3f}")
+        print(f"  first check_text    {p['first']:7.3f}   (jieba loaded by it: "
+              f"{rec['jieba_loaded_by_first']}; model loaded by it: "
+              f"{rec['model_loaded_by_first']}; {rec['modules']} modules loaded by then)")
+        if "warm" in p:
+            print(f"  warm() afterwards   {p['warm']:7.3f}   (what the first check had not "
+                  f"loaded yet; model installed: {rec['model']})")
+
+    tmp = Path(tempfile.gettempdir())
+    caches = sorted(p.name for p in tmp.glob("jieba*.cache"))
+    print(f"\njieba cache: {', '.join(caches) or '(none)'} in {tmp} (tempfile.gettempdir()); "
+          f"files left in the child's working directory: {left_in_cwd or 'none'}")
+    print(f"with TMPDIR set to an empty directory, the child left there: {rebuilt[0]}")
+    if any("jieba" in name for name in left_in_cwd):
+        print("  PROBLEM: a jieba cache was written into the working directory")
+    print(f"load average before the runs: min {min(loads):.2f}, median "
+          f"{statistics.median(loads):.2f}, max {max(loads):.2f} (on {os.cpu_count()} CPUs)")
+    ratio = med["phrasecheck"] / base
+    verdict = "MET" if med["phrasecheck"] <= TARGET else "NOT MET"
+    print(f"target: phrasecheck cold start <= {TARGET} s: {med['phrasecheck']:.3f} s "
+          f"({ratio:.2f}x bare jieba) — {verdict}")
+    if not info["phrasecheck + warm()"]["model"]:
+        print("NOTE: no reply-tone model is installed: the cold start does not include "
+              "loading one")
+
+
+if __name__ == "__main__":
+    main()
