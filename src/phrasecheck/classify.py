@@ -253,6 +253,7 @@ def _estimator_class() -> Any:
     from sklearn.model_selection import StratifiedKFold
     from sklearn.pipeline import FeatureUnion, Pipeline
     from sklearn.utils.validation import check_is_fitted
+    from threadpoolctl import threadpool_limits
 
     # ClassifierMixin before BaseEstimator: scikit-learn >= 1.6 reads the estimator type from
     # the tags the mixin adds, and BaseEstimator first would hide them (is_classifier False).
@@ -284,7 +285,7 @@ def _estimator_class() -> Any:
             min_df: int = 2,
             max_features: int | None = None,
             sublinear_tf: bool = True,
-            C: float = 10.0,
+            C: float = 30.0,
             class_weight: str | None = None,
             calibration: str = "temperature",
             cv: int = 5,
@@ -324,19 +325,28 @@ def _estimator_class() -> Any:
             if self.calibration not in _CALIBRATIONS:
                 raise ValueError(f"calibration={self.calibration!r}: expected one of "
                                  f"{', '.join(_CALIBRATIONS)}")
+            if self.calibration == "temperature" and not _has_temperature_scaling():
+                import sklearn
+
+                raise ValueError(
+                    f"calibration='temperature' needs scikit-learn >= 1.8 (installed: "
+                    f"{sklearn.__version__}); upgrade it or use calibration='sigmoid'")
             pipe = self._pipeline()
-            if self.calibration == "none":
-                pipe.fit(texts, labels)
-                self.pipeline_ = pipe
-                self.calibrated_ = None
-            else:
-                folds = StratifiedKFold(n_splits=self.cv, shuffle=True,
-                                        random_state=self.random_state)
-                cal = CalibratedClassifierCV(pipe, method=self.calibration, cv=folds,
-                                             ensemble=False)
-                cal.fit(texts, labels)
-                self.calibrated_ = cal
-                self.pipeline_ = cal.calibrated_classifiers_[0].estimator
+            # one BLAS thread: these models are small and sparse, and idle BLAS threads
+            # spinning on a busy machine made a fit up to 100x slower in our measurements
+            with threadpool_limits(limits=1, user_api="blas"):
+                if self.calibration == "none":
+                    pipe.fit(texts, labels)
+                    self.pipeline_ = pipe
+                    self.calibrated_ = None
+                else:
+                    folds = StratifiedKFold(n_splits=self.cv, shuffle=True,
+                                            random_state=self.random_state)
+                    cal = CalibratedClassifierCV(pipe, method=self.calibration, cv=folds,
+                                                 ensemble=False)
+                    cal.fit(texts, labels)
+                    self.calibrated_ = cal
+                    self.pipeline_ = cal.calibrated_classifiers_[0].estimator
             # CalibratedClassifierCV(method="temperature") fits the inner pipeline on the
             # label-encoded targets (0..n-1 in sorted label order), so take the labels from it
             self.classes_ = (self.pipeline_.classes_ if self.calibrated_ is None
@@ -380,6 +390,13 @@ def __getattr__(name: str) -> Any:
 
 if TYPE_CHECKING:
     ToneClassifier: Any
+
+
+def _has_temperature_scaling() -> bool:
+    from sklearn.calibration import CalibratedClassifierCV
+
+    constraints = CalibratedClassifierCV._parameter_constraints.get("method", [])
+    return any("temperature" in getattr(c, "options", ()) for c in constraints)
 
 
 def _texts(X: Iterable[str]) -> list[str]:
