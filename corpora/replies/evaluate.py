@@ -1,0 +1,600 @@
+"""Regenerate corpora/replies/EVAL.md (and the shipped model) from the corpus, in one command.
+
+    python corpora/replies/evaluate.py                 # tune, train, evaluate, write EVAL.md
+                                                       # and src/phrasecheck/models/tone.json
+    python corpora/replies/evaluate.py --no-tune       # reuse the parameters in the defaults
+    python corpora/replies/evaluate.py --no-write-model
+
+What it does, in order:
+
+1. splits the corpus into training rows and the frozen test split (``test_ids.txt``);
+2. picks hyperparameters by cross-validation on the TRAINING rows only (5-fold stratified
+   macro-F1 and leave-one-domain-out macro-F1 within the training rows, averaged); the test
+   split is never looked at while choosing;
+3. picks the probability calibration by 5-fold cross-validated Brier score on the training rows;
+4. trains on all training rows, evaluates on the test split (per-class P/R/F1, confusion);
+5. leave-one-domain-out on the whole corpus: for every domain, train on the others, test on it;
+6. false-positive rate on the agent turns of CrossWOZ and recall on COLD personal attacks
+   (third-party, read from ../shared/datasets, measurement only, never trained on, never
+   quoted: flagged CrossWOZ turns are listed by dialogue id and turn index);
+7. the same figures for the banned lexicon alone (a banned-phrase hit = a flag);
+8. writes EVAL.md and, unless ``--no-write-model``, the shipped model with these metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import re
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+DATASETS = ROOT.parent / "shared" / "datasets"
+MODEL_OUT = ROOT / "src" / "phrasecheck" / "models" / "tone.json"
+EVAL_OUT = HERE / "EVAL.md"
+SEED = 0
+TIE = 0.002  # CV scores closer than this are not distinguishable on ~2,000 rows
+
+RUDE_CATEGORIES = {"rude", "arrogant", "profanity", "threat", "blame"}
+EVASIVE_CATEGORIES = {"deflect", "stonewall", "refuse"}
+
+# the grid searched by cross-validation on the training rows (calibration "none" while
+# searching: temperature scaling does not change the arg-max, so it cannot change F1)
+GRID: list[dict[str, Any]] = [
+    {"features": f, "C": c, **extra}
+    for f, extra in [
+        ("char", {}),
+        ("word", {"word_ngram_range": (1, 2)}),
+        ("char+word", {"word_ngram_range": (1, 2)}),
+    ]
+    for c in (3.0, 10.0, 30.0)
+]
+
+
+def _flag(label: str, probs: dict[str, float], threshold: float = 0.5) -> bool:
+    """What the Analyzer reports: a non-ok label with probability >= the policy threshold."""
+    return label != "ok" and probs.get(label, 0.0) >= threshold
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def fit_predict(train: pd.DataFrame, test_texts: Sequence[str], **params: Any
+                ) -> tuple[list[str], list[list[float]], list[str]]:
+    from phrasecheck.classify import ToneClassifier
+
+    est = ToneClassifier(random_state=SEED, **params).fit(train["text"].tolist(),
+                                                          train["label"].tolist())
+    proba = est.predict_proba(list(test_texts))
+    classes = [str(c) for c in est.classes_]
+    preds = [classes[int(row.argmax())] for row in proba]
+    return preds, [[float(v) for v in row] for row in proba], classes
+
+
+def cv_macro_f1(df: pd.DataFrame, folds: int = 5, **params: Any) -> float:
+    from sklearn.model_selection import StratifiedKFold
+
+    from phrasecheck.classify import EvalReport
+
+    preds = [""] * len(df)
+    skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=SEED)
+    strata = (df["label"] + "/" + df["domain"]).tolist()
+    for tr, te in skf.split(df["text"].tolist(), strata):
+        p, _, _ = fit_predict(df.iloc[tr], df.iloc[te]["text"].tolist(), **params)
+        for j, i in enumerate(te):
+            preds[i] = p[j]
+    return EvalReport.from_predictions(df["label"].tolist(), preds).macro_f1
+
+
+def lodo(df: pd.DataFrame, **params: Any) -> dict[str, Any]:
+    from phrasecheck.classify import EvalReport
+
+    if params.get("calibration") == "temperature":
+        # same labels: the calibrated model's linear part is the uncalibrated model fitted on
+        # all rows (ensemble=False), and a temperature never changes the arg-max
+        params = {**params, "calibration": "none"}
+    out = {}
+    for dom in sorted(df["domain"].unique()):
+        tr, te = df[df["domain"] != dom], df[df["domain"] == dom]
+        p, _, _ = fit_predict(tr, te["text"].tolist(), **params)
+        out[dom] = EvalReport.from_predictions(te["label"].tolist(), p)
+    return out
+
+
+def calibration_cv(df: pd.DataFrame, params: dict[str, Any]) -> dict[str, dict[str, float]]:
+    from sklearn.model_selection import StratifiedKFold
+
+    from phrasecheck.classify import EvalReport
+
+    res = {}
+    y = df["label"].tolist()
+    for method in ("none", "temperature", "sigmoid"):
+        probs: list[list[float]] = [[] for _ in range(len(df))]
+        preds = [""] * len(df)
+        classes: list[str] = []
+        skf = StratifiedKFold(n_splits=5, shuffle=True, random_state=SEED)
+        for tr, te in skf.split(df["text"].tolist(), y):
+            p, pr, classes = fit_predict(df.iloc[tr], df.iloc[te]["text"].tolist(),
+                                         **{**params, "calibration": method})
+            for j, i in enumerate(te):
+                preds[i], probs[i] = p[j], pr[j]
+        rep = EvalReport.from_predictions(y, preds, probs=probs, classes=classes)
+        assert rep.brier is not None and rep.ece is not None
+        res[method] = {"brier": rep.brier, "ece": rep.ece, "macro_f1": rep.macro_f1,
+                       "reliability": reliability(y, probs, classes)}
+    return res
+
+
+def reliability(y: Sequence[str], probs: Sequence[Sequence[float]], classes: Sequence[str],
+                bins: int = 5) -> list[tuple[str, int, float, float]]:
+    """Top-class confidence bins: (range, n, mean confidence, accuracy)."""
+    rows = []
+    edges = [0.0, 0.5, 0.7, 0.9, 0.97, 1.0001]
+    for lo, hi in itertools.pairwise(edges):
+        sel = [(max(p), classes[list(p).index(max(p))] == t)
+               for t, p in zip(y, probs, strict=True) if lo <= max(p) < hi]
+        if sel:
+            rows.append((f"[{lo:.2f}, {min(hi, 1.0):.2f}{']' if hi > 1 else ')'}", len(sel),
+                         statistics.fmean(c for c, _ in sel),
+                         statistics.fmean(1.0 if ok else 0.0 for _, ok in sel)))
+    del bins
+    return rows
+
+
+# ------------------------------------------------------------------------ lexicon side
+
+
+def lexicon_analyzer() -> Any | None:
+    """An Analyzer with no model, or None when no banned lexicon is installed."""
+    from phrasecheck.analyzer import Analyzer
+
+    a = Analyzer(model=None)
+    if not a.lexicon.categories_of_kind("banned") or not any(
+            e.kind == "banned" for e in a.lexicon):
+        return None
+    return a
+
+
+def lexicon_label(analyzer: Any, text: str) -> str:
+    cats = {f.category for f in analyzer.check_text(text, classify=False)
+            if f.kind == "banned"}
+    if cats & RUDE_CATEGORIES:
+        return "rude"
+    if cats & EVASIVE_CATEGORIES:
+        return "evasive"
+    return "rude" if cats else "ok"
+
+
+# --------------------------------------------------------------------- third-party sets
+
+
+def crosswoz_agent_turns() -> list[tuple[str, str, int, str]] | None:
+    """(file, dialogue id, turn index, text) of every agent turn, or None when absent."""
+    folder = DATASETS / "CrossWOZ"
+    files = sorted(folder.glob("*_turns.jsonl"))
+    if not files:
+        return None
+    out = []
+    for f in files:
+        with f.open(encoding="utf-8") as fh:
+            for line in fh:
+                if not line.strip():
+                    continue
+                d = json.loads(line)
+                for i, t in enumerate(d["turns"]):
+                    if t.get("role") == "agent" and str(t.get("text", "")).strip():
+                        out.append((f.name, str(d["id"]), i, str(t["text"])))
+    return out
+
+
+def cold_attacks() -> list[str] | None:
+    path = DATASETS / "COLD" / "test.csv"
+    if not path.is_file():
+        return None
+    df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    return df.loc[df["fine-grained-label"] == "1", "TEXT"].tolist()
+
+
+# ------------------------------------------------------------------------------ main
+
+
+def fmt_params(p: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in p.items())
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="regenerate corpora/replies/EVAL.md")
+    ap.add_argument("--no-tune", action="store_true",
+                    help="skip the grid search; use ToneClassifier's defaults")
+    ap.add_argument("--no-write-model", action="store_true",
+                    help="do not write src/phrasecheck/models/tone.json")
+    ap.add_argument("-o", "--output", type=Path, default=EVAL_OUT)
+    args = ap.parse_args(argv)
+
+    import sklearn
+
+    from phrasecheck import _version
+    from phrasecheck.classify import (
+        EvalReport,
+        ToneClassifier,
+        data_sha256,
+        evaluate_model,
+        load_replies,
+        train_model,
+    )
+
+    t_start = time.time()
+    df = load_replies(HERE)
+    test_ids = set((HERE / "test_ids.txt").read_text(encoding="utf-8").split())
+    is_test = df["id"].isin(test_ids)
+    train, test = df[~is_test].reset_index(drop=True), df[is_test].reset_index(drop=True)
+    log = print
+    log(f"corpus {len(df)} rows: train {len(train)}, test {len(test)}")
+
+    md: list[str] = []
+    w = md.append
+    w("# Reply-tone classifier: evaluation")
+    w("")
+    w("Generated by `python corpora/replies/evaluate.py` (do not edit by hand). "
+      f"phrasecheck {_version.__version__}, scikit-learn {sklearn.__version__}.")
+    w("")
+    w(f"Corpus: {len(df)} hand-written replies "
+      f"({', '.join(f'{k} {v}' for k, v in df['label'].value_counts().sort_index().items())}) "
+      f"in {df['domain'].nunique()} domains; "
+      f"data SHA-256 {data_sha256(df['text'].tolist(), df['label'].tolist())[:16]}…. "
+      f"Frozen test split `test_ids.txt`: {len(test)} rows (20%, stratified by label x domain, "
+      f"made once by `make_split.py`); the other {len(train)} rows are the training rows.")
+    w("")
+
+    # ---------------------------------------------------------------- 1. model selection
+    defaults = {k: v for k, v in ToneClassifier().get_params().items() if k != "random_state"}
+    chosen: dict[str, Any] = {}
+    w("## 1. Model selection (training rows only)")
+    w("")
+    if args.no_tune:
+        w("Skipped (`--no-tune`): ToneClassifier's default parameters were used.")
+        w("")
+    else:
+        w("Every configuration below was scored by cross-validation on the training rows "
+          "only: 5-fold stratified macro-F1 (`cv5`) and leave-one-domain-out macro-F1 within "
+          "the training rows (`lodo`). The configuration with the best mean of the two was "
+          "chosen. The test split played no part. Calibration `none` while searching.")
+        w("")
+        w("| features | word n-grams | C | cv5 macro-F1 | lodo macro-F1 | mean |")
+        w("|---|---|---:|---:|---:|---:|")
+        scored: list[tuple[float, dict[str, Any]]] = []
+        for cfg in GRID:
+            params = {**cfg, "calibration": "none"}
+            cv = cv_macro_f1(train, **params)
+            lo = statistics.fmean(r.macro_f1 for r in lodo(train, **params).values())
+            score = (cv + lo) / 2
+            log(f"  {fmt_params(cfg)}: cv5 {cv:.4f} lodo {lo:.4f}")
+            words = cfg.get("word_ngram_range", "-") if "word" in cfg["features"] else "-"
+            w(f"| {cfg['features']} | {words} | {cfg['C']:g} | {cv:.4f} | {lo:.4f} "
+              f"| {score:.4f} |")
+            scored.append((score, cfg))
+        top = max(sc for sc, _ in scored)
+        # ties (within TIE of the best) go to the cheapest configuration to apply: character
+        # n-grams need no jieba at prediction time, which halves the per-reply latency
+        ties = [(sc, cfg) for sc, cfg in scored if sc >= top - TIE]
+        best = max(ties, key=lambda t: ("word" not in t[1]["features"], t[0]))
+        chosen = dict(best[1])
+        w("")
+        w(f"Best mean {top:.4f}. Configurations within {TIE} of the best count as ties, and "
+          "among ties the one without jieba word features is preferred (character n-grams "
+          "only: about half the prediction latency, see section 7). "
+          f"Chosen: `{fmt_params(chosen)}` (mean {best[0]:.4f}).")
+        w("")
+    params = {**defaults, **chosen}
+    params.pop("calibration", None)
+
+    # ------------------------------------------------------------------- 2. calibration
+    log("calibration …")
+    cal = calibration_cv(train, params)
+    best_cal = min(cal, key=lambda m: cal[m]["brier"])
+    params["calibration"] = best_cal
+    w("## 2. Probability calibration (training rows, 5-fold cross-validated predictions)")
+    w("")
+    w("Multi-class Brier score (sum over classes, lower is better) and expected calibration "
+      "error of the top-class confidence (10 bins). The method with the lowest Brier score "
+      f"is used: **{best_cal}** (CalibratedClassifierCV, `ensemble=False`, 5 folds).")
+    w("")
+    w("| calibration | Brier | ECE | macro-F1 |")
+    w("|---|---:|---:|---:|")
+    for m, r in cal.items():
+        w(f"| {m} | {r['brier']:.4f} | {r['ece']:.4f} | {r['macro_f1']:.4f} |")
+    w("")
+    w(f"Reliability of `{best_cal}` (top-class confidence bins):")
+    w("")
+    w("| confidence | n | mean confidence | accuracy |")
+    w("|---|---:|---:|---:|")
+    for rng, n, conf, acc in cal[best_cal]["reliability"]:
+        w(f"| {rng} | {n} | {conf:.3f} | {acc:.3f} |")
+    w("")
+    w(f"Final parameters: `{fmt_params(params)}`, seed {SEED}.")
+    w("")
+
+    # -------------------------------------------------------------- 3. frozen test split
+    log("training on the training rows …")
+    model = train_model(train, seed=SEED, **params)
+    rep = evaluate_model(model, test)
+    lex = lexicon_analyzer()
+    if lex is not None:
+        n_banned = sum(1 for e in lex.lexicon if e.kind == "banned")
+        log(f"banned lexicon: {n_banned} entries")
+    w("## 3. Frozen test split")
+    w("")
+    w(f"Trained on the {len(train)} training rows, tested once on the {len(test)} test rows. "
+      "Target macro-F1 >= 0.85.")
+    w("")
+    w(rep.table())
+    w("")
+    w(f"Accuracy {rep.accuracy:.3f}; Brier {rep.brier:.4f}; ECE {rep.ece:.4f}.")
+    w("")
+    results = model.predict(test["text"].tolist(), explain=0)
+    flag_true = [y != "ok" for y in test["label"]]
+    flag_model = [_flag(r.label, dict(r.probabilities)) for r in results]
+    lex_rep = None
+    lex_flags: list[bool] = []
+    if lex is not None:
+        lex_pred = [lexicon_label(lex, t) for t in test["text"]]
+        lex_rep = EvalReport.from_predictions(test["label"].tolist(), lex_pred,
+                                              labels=["ok", "rude", "evasive"])
+        lex_flags = [p != "ok" for p in lex_pred]
+    w("Flag / no flag (rude or evasive vs ok), as the Analyzer reports it "
+      "(non-ok label with probability >= 0.5):")
+    w("")
+    w("| detector | flag precision | flag recall | flag F1 | macro-F1 (3 classes) |")
+    w("|---|---:|---:|---:|---:|")
+    w(_flag_row("classifier", flag_true, flag_model, rep.macro_f1))
+    if lex_rep is not None:
+        w(_flag_row("banned lexicon alone", flag_true, lex_flags, lex_rep.macro_f1))
+    else:
+        w("| banned lexicon alone | n/a | n/a | n/a | n/a |")
+    w("")
+    if lex_rep is not None:
+        w("Banned lexicon alone as a 3-class labeller (rude/arrogant/profanity/threat/blame "
+          "hit → rude; deflect/stonewall/refuse hit → evasive; no hit → ok):")
+        w("")
+        w(lex_rep.table())
+        w("")
+        w(f"(The lexicon baseline uses the {n_banned} banned entries of the lexicons in this "
+          "checkout, through `Analyzer(model=None).check_text`.)")
+        w("")
+    else:
+        w("*Lexicon baseline not measured: no banned lexicon (`lexicons/banned.yaml`) is "
+          "installed in this checkout.*")
+        w("")
+
+    # ----------------------------------------------------------- 4. leave-one-domain-out
+    log("leave-one-domain-out …")
+    lodo_reports = lodo(df, **params)
+    lodo_mean = statistics.fmean(r.macro_f1 for r in lodo_reports.values())
+    w("## 4. Leave-one-domain-out (whole corpus)")
+    w("")
+    w("For every domain: train on all other domains (all their rows), test on every row of "
+      "the held-out domain. Target mean macro-F1 >= 0.75.")
+    w("")
+    w("| held-out domain | n | ok F1 | rude F1 | evasive F1 | macro-F1 | lexicon macro-F1 |")
+    w("|---|---:|---:|---:|---:|---:|---:|")
+    lex_lodo = []
+    for dom, r in lodo_reports.items():
+        lx = "n/a"
+        if lex is not None:
+            part = df[df["domain"] == dom]
+            lr = EvalReport.from_predictions(part["label"].tolist(),
+                                             [lexicon_label(lex, t) for t in part["text"]],
+                                             labels=["ok", "rude", "evasive"])
+            lex_lodo.append(lr.macro_f1)
+            lx = f"{lr.macro_f1:.3f}"
+        w(f"| {dom} | {r.n} | {r.f1['ok']:.3f} | {r.f1['rude']:.3f} | "
+          f"{r.f1['evasive']:.3f} | {r.macro_f1:.3f} | {lx} |")
+    lex_lodo_mean = statistics.fmean(lex_lodo) if lex_lodo else None
+    w(f"| **mean** | | | | | **{lodo_mean:.3f}** | "
+      f"{'n/a' if lex_lodo_mean is None else f'{lex_lodo_mean:.3f}'} |")
+    w("")
+
+    # ------------------------------------------------------------------ 5. CrossWOZ FPs
+    log("CrossWOZ …")
+    metrics: dict[str, Any] = {"test": rep.to_dict(), "lodo": {
+        "mean_macro_f1": round(lodo_mean, 4),
+        "per_domain": {d: round(r.macro_f1, 4) for d, r in lodo_reports.items()}}}
+    w("## 5. False positives on real ordinary agent turns (CrossWOZ)")
+    w("")
+    turns = crosswoz_agent_turns()
+    if turns is None:
+        w("*Skipped: `../shared/datasets/CrossWOZ/*_turns.jsonl` not found.*")
+        w("")
+    else:
+        res = model.predict([t[3] for t in turns], explain=3)
+        flagged = [(t, r) for t, r in zip(turns, res, strict=True)
+                   if _flag(r.label, dict(r.probabilities))]
+        rate = len(flagged) / len(turns)
+        by_label = {lab: sum(1 for _, r in flagged if r.label == lab)
+                    for lab in ("rude", "evasive")}
+        lex_rate = None
+        if lex is not None:
+            lex_rate = sum(lexicon_label(lex, t[3]) != "ok" for t in turns) / len(turns)
+        metrics["crosswoz_fp_rate"] = round(rate, 4)
+        w(f"{len(turns)} agent turns (CrossWOZ val + test, third-party, Apache-2.0; measured, "
+          "never trained on). Target: at most 2% flagged.")
+        w("")
+        w("| detector | flagged | rate |")
+        w("|---|---:|---:|")
+        w(f"| classifier (rude {by_label['rude']}, evasive {by_label['evasive']}) | "
+          f"{len(flagged)} | {rate:.2%} |")
+        w("| banned lexicon alone | " + ("n/a | n/a |" if lex_rate is None else
+                                        f"{round(lex_rate * len(turns))} | {lex_rate:.2%} |"))
+        w("")
+        if rate > 0.02:
+            ft = [t[3] for t, _ in flagged]
+
+            def share(pred: Any) -> str:
+                return f"{sum(1 for t in ft if pred(t)) / len(ft):.0%}"
+
+            w(f"**Target missed: {rate:.1%} > 2%.** The classifier separates our corpus almost "
+              "perfectly (sections 3–4) yet flags ordinary, polite task replies. Of the "
+              f"flagged turns, {share(lambda t: len(t) <= 8)} are 8 characters or shorter "
+              "(thanks, one-word answers), "
+              f"{share(lambda t: '你' in t and '您' not in t)} address the customer as 你, "
+              f"{share(lambda t: bool(re.search('[!！]', t)))} contain !, "
+              f"{share(lambda t: bool(re.search('[?？]', t)))} ?, and "
+              f"{share(lambda t: bool(re.search('[吧呢哦]', t)))} 吧/呢/哦 — cues that our "
+              "corpus lacks in `ok` rows or confines (almost) to rude and evasive rows "
+              "(section 6b). The "
+              "model learned those shortcuts from the corpus. In an exploratory run outside this "
+              "script, changing the features did not remove them (character 2–3-grams only, "
+              "folding 你→您 and ! → 。, C=3: CrossWOZ false positives stayed at 26–32%), so "
+              "the shipped model keeps the configuration chosen in section 1. The fix is in "
+              "the data: several hundred plain `ok` replies (short acknowledgements, "
+              "recommendations, 你-register chat, warm exclamations, questions back to the "
+              "customer) and rude/evasive rows that use 您 and longer sentences. Until then "
+              "the classifier should not flag agents on its own in production.")
+            w("")
+        w("Share of CrossWOZ agent turns flagged at other probability thresholds "
+          "(measurement only; the policies set the threshold):")
+        w("")
+        w("| threshold | 0.5 | 0.7 | 0.9 | 0.97 | 0.99 |")
+        w("|---|---:|---:|---:|---:|---:|")
+        w("| flagged | " + " | ".join(
+            f"{sum(1 for r in res if _flag(r.label, dict(r.probabilities), th)) / len(res):.2%}"
+            for th in (0.5, 0.7, 0.9, 0.97, 0.99)) + " |")
+        w("")
+        w("The 20 flagged turns with the highest probability (the text is not quoted here: "
+          "it is third-party; look it up by file, dialogue id and turn index):")
+        w("")
+        w("| file | dialogue id | turn index | predicted | probability | top cues |")
+        w("|---|---|---:|---|---:|---|")
+        top = sorted(flagged, key=lambda tr: (-tr[1].score, tr[0][0], tr[0][1], tr[0][2]))
+        for (f, did, idx, _), r in top[:20]:
+            cues = " ".join(f"`{c}`" for c, _ in r.features[:3])
+            w(f"| {f} | {did} | {idx} | {r.label} | {r.score:.3f} | {cues} |")
+        w("")
+        w("(Cues are our model's own n-gram features, so short ones may coincide with "
+          "characters of the turn.)")
+        w("")
+
+    # ------------------------------------------------------------------- 6. COLD recall
+    log("COLD …")
+    w("## 6. Recall on real personal attacks (COLD, out of domain)")
+    w("")
+    attacks = cold_attacks()
+    if attacks is None:
+        w("*Skipped: `../shared/datasets/COLD/test.csv` not found.*")
+        w("")
+    else:
+        res = model.predict(attacks, explain=0)
+        rude = sum(1 for r in res if r.label == "rude" and r.score >= 0.5)
+        any_flag = sum(1 for r in res if _flag(r.label, dict(r.probabilities)))
+        metrics["cold_attack_recall_rude"] = round(rude / len(attacks), 4)
+        w(f"{len(attacks)} COLD test comments with `fine-grained-label` 1 (attacks an "
+          "individual; Weibo/Zhihu, not service replies). Reported, no target.")
+        w("")
+        w("| detector | flagged rude | recall (rude) | flagged rude or evasive |")
+        w("|---|---:|---:|---:|")
+        w(f"| classifier | {rude} | {rude / len(attacks):.2%} | "
+          f"{any_flag} ({any_flag / len(attacks):.2%}) |")
+        if lex is not None:
+            lab = [lexicon_label(lex, t) for t in attacks]
+            lr_ = sum(1 for v in lab if v == "rude")
+            la = sum(1 for v in lab if v != "ok")
+            w(f"| banned lexicon alone | {lr_} | {lr_ / len(attacks):.2%} | "
+              f"{la} ({la / len(attacks):.2%}) |")
+        else:
+            w("| banned lexicon alone | n/a | n/a | n/a |")
+        w("")
+
+    # ---------------------------------------------------------------- 6b. cue audit
+    w("## 6b. Surface cues in our corpus that real replies do not share")
+    w("")
+    w("Share of the rows of each label containing a surface cue (our corpus only). A cue "
+      "that is (almost) confined to one label is a shortcut the classifier will learn, and "
+      "ordinary replies that happen to use it get flagged.")
+    w("")
+    cues = {"你 (not 您)": r"你", "您": r"您", "! / ！": r"[!！]", "? / ？": r"[?？]",
+            "吧": r"吧", "哦": r"哦", "ends with 。 and <= 8 chars": r"^.{1,7}。$"}
+    w("| cue | " + " | ".join(f"{lab} (n={int((df['label'] == lab).sum())})"
+                              for lab in ("ok", "rude", "evasive")) + " |")
+    w("|---|---:|---:|---:|")
+    for name, pat in cues.items():
+        has = df["text"].str.contains(pat, regex=True)
+        w(f"| {name} | " + " | ".join(f"{has[df['label'] == lab].mean():.1%}"
+                                      for lab in ("ok", "rude", "evasive")) + " |")
+    med = df.groupby("label")["text"].apply(lambda s: s.str.len().median())
+    short = df["text"].str.len() <= 10
+    w("| length <= 10 chars | " + " | ".join(f"{short[df['label'] == lab].mean():.1%}"
+                                              for lab in ("ok", "rude", "evasive")) + " |")
+    w(f"| median length (chars) | {med['ok']:.0f} | {med['rude']:.0f} | "
+      f"{med['evasive']:.0f} |")
+    w("")
+
+    # -------------------------------------------------------------------- 7. the model
+    model = model.with_metadata(metrics={**model.metrics, **metrics})
+    size = len(model.to_json().encode("utf-8"))
+    lat = latency(model, test["text"].tolist())
+    w("## 7. The shipped model")
+    w("")
+    w(f"`src/phrasecheck/models/tone.json`: {size / 1e6:.2f} MB, {model.n_features} "
+      f"features, trained on the {len(train)} training rows with the parameters above "
+      f"(data SHA-256 {model.metadata['training']['data_sha256'][:16]}…). "
+      "Plain JSON weights, applied in pure Python (`ToneModel.predict`); its probabilities "
+      "equal the scikit-learn pipeline's to within 1e-9 (tested).")
+    w("")
+    w(f"Latency of `ToneModel.predict([text])` on the test replies, one at a time, on the "
+      f"machine that ran this script: median {lat[0]:.0f} µs, p99 {lat[1]:.0f} µs"
+      + (" (includes jieba on the reply)." if "word" in params["features"] else
+         " (character n-grams only: no jieba at prediction time)."))
+    w("")
+    w("## How to reproduce")
+    w("")
+    w("```")
+    w("python corpora/replies/make_split.py      # only once: the split is frozen")
+    w("python corpora/replies/evaluate.py        # this file and the shipped model")
+    w("```")
+    w("")
+    w(f"Hyperparameters and calibration were chosen by cross-validation on the training rows "
+      f"only (sections 1–2); the test split, CrossWOZ and COLD were used only to measure. "
+      f"Run time {time.time() - t_start:.0f} s.")
+    text = "\n".join(md) + "\n"
+    args.output.write_text(text, encoding="utf-8")
+    log(f"wrote {args.output}")
+    if not args.no_write_model:
+        model.save(MODEL_OUT)
+        log(f"wrote {MODEL_OUT} ({size / 1e6:.2f} MB)")
+    log(str(rep))
+    return 0
+
+
+def _flag_row(name: str, truth: Sequence[bool], pred: Sequence[bool], macro: float) -> str:
+    tp = sum(1 for t, p in zip(truth, pred, strict=True) if t and p)
+    fp = sum(1 for t, p in zip(truth, pred, strict=True) if p and not t)
+    fn = sum(1 for t, p in zip(truth, pred, strict=True) if t and not p)
+    pr = tp / (tp + fp) if tp + fp else 0.0
+    rc = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * pr * rc / (pr + rc) if pr + rc else 0.0
+    return f"| {name} | {pr:.3f} | {rc:.3f} | {f1:.3f} | {macro:.3f} |"
+
+
+def latency(model: Any, texts: Sequence[str]) -> tuple[float, float]:
+    model.predict(list(texts[:20]))
+    times = []
+    for _ in range(3):
+        for t in texts:
+            t0 = time.perf_counter()
+            model.predict([t])
+            times.append((time.perf_counter() - t0) * 1e6)
+    times.sort()
+    return statistics.median(times), times[int(0.99 * (len(times) - 1))]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
