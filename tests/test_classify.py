@@ -25,7 +25,7 @@ from phrasecheck.classify import (
 from phrasecheck.errors import ModelError
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpora" / "replies"
-SMALL = {"calibration": "temperature", "cv": 3}
+SMALL = {"features": "char+word", "calibration": "temperature", "cv": 3}
 
 
 @pytest.fixture(scope="module")
