@@ -8,7 +8,8 @@ the parent times it from spawn to exit (wall) and the child reports its own brea
   import        ``import phrasecheck`` (and ``from phrasecheck import Analyzer``);
   build         ``Analyzer()``: lexicons, policy, automata;
   first check   the first ``check_text`` of an agent message (loads what it needs lazily:
-                the reply-tone model when there is one, jieba when a candidate needs it);
+                the reply-tone model when there is one, with the classifier's own jieba
+                tokenizer; the Analyzer's jieba when a candidate needs a token boundary);
   warm          ``warm()`` afterwards (rows "+ warm()" only): whatever the first check did
                 not load (jieba, model), i.e. what a later message may still pay for.
 Rows, each the median of --repeat runs, interleaved:
@@ -148,9 +149,10 @@ def main() -> None:
         heavy = ", ".join(rec["heavy_after_import"]) or "none of numpy, pandas, sklearn, jieba…"
         print(f"  import              {p['import']:7.3f}   ({heavy} imported by it)")
         print(f"  build Analyzer()    {p['build']:7.3f}")
-        print(f"  first check_text    {p['first']:7.3f}   (jieba loaded by it: "
+        print(f"  first check_text    {p['first']:7.3f}   (Analyzer's jieba loaded by it: "
               f"{rec['jieba_loaded_by_first']}; model loaded by it: "
-              f"{rec['model_loaded_by_first']}; {rec['modules']} modules loaded by then)")
+              f"{rec['model_loaded_by_first']}; {rec['modules']} modules loaded by then, "
+              f"heavy: {', '.join(rec['heavy_after_first']) or 'none'})")
         if "warm" in p:
             print(f"  warm() afterwards   {p['warm']:7.3f}   (what the first check had not "
                   f"loaded yet; model installed: {rec['model']})")
