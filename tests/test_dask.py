@@ -51,9 +51,12 @@ def assert_same(got: tuple[Any, Any], expected: tuple[Any, Any]) -> None:
     """Same rows (order aside: dask returns them partition by partition) and same values."""
     for g, e, key in zip(got, expected, ("id", "conversation_id")):
         assert list(g.columns) == list(e.columns)
-        sort = [key, "turn", "start", "code"] if key == "conversation_id" else [key]
-        g = g.sort_values(sort, kind="stable").reset_index(drop=True)
-        e = e.sort_values(sort, kind="stable").reset_index(drop=True)
+        sort = [key, "turn", "start", "_code"] if key == "conversation_id" else [key]
+        # sort codes as text: categorical order differs when categories are unioned
+        g = (g.assign(_code=g.get("code", g[key]).astype(str)).sort_values(sort, kind="stable")
+             .drop(columns="_code").reset_index(drop=True))
+        e = (e.assign(_code=e.get("code", e[key]).astype(str)).sort_values(sort, kind="stable")
+             .drop(columns="_code").reset_index(drop=True))
         # categories are unioned across partitions, so only their order may differ
         pd.testing.assert_frame_equal(g, e, check_categorical=False)
 

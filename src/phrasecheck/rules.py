@@ -332,7 +332,8 @@ def score(policy: Policy, facts: Facts, findings: Sequence[Finding]) -> Conversa
     vetoed = any(r.veto for r in results)
     value = policy.veto_score if vetoed else max(policy.floor, policy.start - total)
     all_findings = sorted([*findings, *facts.classifier_findings],
-                          key=lambda f: (f.turn if f.turn is not None else -1, f.start, f.end))
+                          key=lambda f: (f.turn if f.turn is not None else -1, f.start, f.end,
+                                         f.source, f.code))
     return ConversationScore(
         id=facts.conversation.id, score=round(value, 4), grade=policy.grade_for(value, vetoed),
         vetoed=vetoed, rule_results=tuple(results), findings=tuple(all_findings),
