@@ -19,7 +19,7 @@ from .lexicon import Lexicon, load_lexicon
 from .matching import Overlap, PhraseMatcher
 from .normalize import Normalizer
 from .policy import Policy, load_policy
-from .rules import Facts, RuleTrace, evaluate_rule, score
+from .rules import Facts, RuleTrace, evaluate_rule, score, tone_finding
 from .tokenize import JiebaTokenizer, Tokenizer
 from .types import Conversation, ConversationScore, Finding, ToneResult, Turn
 
@@ -149,19 +149,13 @@ class Analyzer:
                       role: str) -> Finding | None:
         if tone.label == "ok":
             return None
-        threshold = self._thresholds.get(tone.label, 0.5)
-        prob = float(tone.probabilities.get(tone.label, 0.0))
-        if prob < threshold:
+        if float(tone.probabilities.get(tone.label, 0.0)) < self._thresholds.get(tone.label,
+                                                                                    0.5):
             return None
-        top = "、".join(f for f, _ in tone.features[:3])
-        return Finding(
-            code=f"TONE-{tone.label.upper()}", category=tone.label, kind="banned", phrase="",
-            text=text, start=0, end=len(text), turn=turn, severity="major",
-            source="classifier", score=round(prob, 4), suggestion=None,
-            basis="prohibit.6",
-            explanation=f"reply-tone classifier: P({tone.label}) = {prob:.2f}"
-                        + (f"; cues: {top}" if top else ""),
-            role=role)
+        rule = next((r for r in self.policy.rules
+                     if r.kind == "classifier" and r.spec["label"] == tone.label), None)
+        return tone_finding(tone, tone.label, text, turn, role,
+                            rule.basis if rule else "prohibit.6", rule.id if rule else None)
 
     def classify(self, texts: Iterable[str]) -> list[ToneResult]:
         """Reply-tone verdicts (``ok``/``rude``/``evasive``) for each text."""

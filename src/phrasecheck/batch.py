@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .frames import score_row
 from .types import (
@@ -369,7 +369,8 @@ def write_outputs(out: Path, records_path: Path, result: BatchResult, analyzer: 
 
         path = out / "report.html"
         # past a few thousand conversations, detail sections only for the failed ones
-        sections = "all" if result.total <= HTML_ALL_SECTIONS else "failed"
+        sections: Literal["all", "failed"] = (
+            "all" if result.total <= HTML_ALL_SECTIONS else "failed")
         write_html_report(path, lambda: _read_records(records_path), errors=result.errors,
                           policy=policy, lexicon=lexicon, redact=redact, sections=sections)
         written.append(path)

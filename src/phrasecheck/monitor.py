@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .analyzer import Analyzer
-from .types import Conversation, ConversationScore, Finding, Turn
+from .types import TONE_SUGGESTIONS, Conversation, ConversationScore, Finding, Turn
 
 __all__ = ["Alert", "ConversationMonitor"]
 
@@ -112,7 +112,8 @@ class ConversationMonitor:
                 prob = float(tone.probabilities.get(spec["label"], 0.0))
                 if prob >= float(spec.get("threshold", 0.5)):
                     alerts.append(Alert(rid, rid, turn.index,
-                                        f"{spec['label']} reply (P = {prob:.2f})"))
+                                        f"{spec['label']} reply (P = {prob:.2f})",
+                                        suggestion=TONE_SUGGESTIONS.get(spec["label"])))
         # greeting: once the agent has spoken as many turns as the rule's scope allows
         spec = self._rule_spec("greeting")
         if spec is not None and not self._state.greeting_checked:

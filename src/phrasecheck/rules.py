@@ -13,9 +13,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .policy import Policy, Rule
-from .types import Conversation, ConversationScore, Evidence, Finding, RuleResult, ToneResult
+from .types import (
+    TONE_SUGGESTIONS,
+    Conversation,
+    ConversationScore,
+    Evidence,
+    Finding,
+    RuleResult,
+    ToneResult,
+)
 
-__all__ = ["Facts", "RuleTrace", "evaluate", "evaluate_rule", "hold_events", "score"]
+__all__ = ["Facts", "RuleTrace", "evaluate", "evaluate_rule", "hold_events", "score",
+           "tone_finding"]
 
 ToneFn = Callable[[int], "ToneResult | None"]
 
@@ -224,20 +233,29 @@ def _classifier(spec: Mapping[str, Any], facts: Facts, steps: list[str], rule: R
     if not flagged:
         return True, [], [], f"no {label} reply"
     ev = []
-    for p, tone, prob in flagged:
+    for p, tone, _ in flagged:
         t = facts.turns[p]
-        top = "、".join(f for f, _ in tone.features[:3])
-        note = f"P({label}) = {prob:.2f}" + (f"; cues: {top}" if top else "")
-        steps.append(f"turn {t.index}: {note}: “{t.text}”")
-        ev.append(Evidence(note=note, turn=t.index, start=0, end=len(t.text), text=t.text,
-                           code=f"TONE-{label.upper()}"))
-        facts.classifier_findings.append(Finding(
-            code=f"TONE-{label.upper()}", category=label, kind="banned", phrase="",
-            text=t.text, start=0, end=len(t.text), turn=t.index,
-            severity="major", source="classifier", score=round(prob, 4),
-            suggestion=None, basis=rule.basis,
-            explanation=f"reply-tone classifier: {note} (rule {rule.id})", role=t.role))
+        f = tone_finding(tone, label, t.text, t.index, t.role, rule.basis, rule.id)
+        steps.append(f"turn {t.index}: {f.explanation}: “{t.text}”")
+        ev.append(Evidence(note=f.explanation, turn=t.index, start=0, end=len(t.text),
+                           text=t.text, code=f.code))
+        facts.classifier_findings.append(f)
     return False, ev, [rule.deduction] * len(flagged), f"{len(flagged)} {label} repl(ies)"
+
+
+def tone_finding(tone: ToneResult, label: str, text: str, turn: int | None, role: str | None,
+                 basis: str | None, rule_id: str | None = None) -> Finding:
+    """The whole-turn finding for a reply the tone classifier flagged as ``label``."""
+    prob = float(tone.probabilities.get(label, 0.0))
+    top = "、".join(f for f, _ in tone.features[:3])
+    note = f"reply-tone classifier: P({label}) = {prob:.2f}" + (f"; cues: {top}" if top else "")
+    if rule_id:
+        note += f" (rule {rule_id})"
+    return Finding(code=f"TONE-{label.upper()}", category=label, kind="banned", phrase="",
+                   text=text, start=0, end=len(text), turn=turn, severity="major",
+                   source="classifier", score=round(prob, 4),
+                   suggestion=TONE_SUGGESTIONS.get(label), basis=basis, explanation=note,
+                   role=role)
 
 
 def _context(spec: Mapping[str, Any], facts: Facts, steps: list[str], rule: Rule) -> Outcome:

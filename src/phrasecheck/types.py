@@ -164,6 +164,13 @@ class ConversationScore:
         return d
 
 
+TONE_SUGGESTIONS: Mapping[str, str] = {
+    "rude": "请换成平和、尊重的说法，耐心解释原因，例如：“请您别着急，我再为您详细说明一下。”",
+    "evasive": "请给出明确答复（一次告知）：由谁办理、在哪里办、需要哪些材料、多久办结；"
+               "不归本岗位的，告知具体部门和联系方式。",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class ToneResult:
     """The reply-tone classifier's verdict on one text.
