@@ -114,24 +114,40 @@ def _chunks(items: Iterable[Conversation], size: int) -> Iterator[list[Conversat
 
 
 def _score_stream(conversations: Iterable[Conversation], config: BatchConfig, jobs: int,
-                  chunk_size: int = 8) -> Iterator[tuple[Conversation, ConversationScore]]:
-    """Score in order, in ``jobs`` processes, with a bounded number of chunks in flight."""
+                  analyzer: Any, chunk_size: int = 8
+                  ) -> Iterator[tuple[Conversation, ConversationScore]]:
+    """Score in order, in ``jobs`` processes, with a bounded number of chunks in flight.
+
+    Where processes start by ``fork`` (Linux), workers inherit the parent's warm Analyzer
+    (dictionary, automata and model already loaded, shared copy-on-write); elsewhere each
+    worker builds its own, once.
+    """
+    global _WORKER_ANALYZER
     if jobs <= 1:
-        analyzer = config.build()
         for c in conversations:
             yield c, analyzer.score(c)
         return
+    import multiprocessing
+
     window = jobs * 4
     pending: list[tuple[list[Conversation], Future[list[ConversationScore]]]] = []
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
-                             initargs=(config,)) as pool:
-        for chunk in _chunks(conversations, chunk_size):
-            pending.append((chunk, pool.submit(_score_chunk, chunk)))
-            while len(pending) >= window:
-                done_chunk, fut = pending.pop(0)
+    if multiprocessing.get_start_method() == "fork":
+        _WORKER_ANALYZER = analyzer.warm()
+        pool = ProcessPoolExecutor(max_workers=jobs)
+    else:
+        pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
+                                   initargs=(config,))
+    try:
+        with pool:
+            for chunk in _chunks(conversations, chunk_size):
+                pending.append((chunk, pool.submit(_score_chunk, chunk)))
+                while len(pending) >= window:
+                    done_chunk, fut = pending.pop(0)
+                    yield from zip(done_chunk, fut.result())
+            for done_chunk, fut in pending:
                 yield from zip(done_chunk, fut.result())
-        for done_chunk, fut in pending:
-            yield from zip(done_chunk, fut.result())
+    finally:
+        _WORKER_ANALYZER = None
 
 
 # ------------------------------------------------------------------------------ writing
@@ -264,7 +280,8 @@ def run_batch(
     """Score ``conversations`` into ``out_dir`` and write the requested outputs.
 
     ``errors`` returns the read errors collected so far (called at the end). ``analyzer``
-    (for the policy, lexicon and bases used in reports) defaults to ``config.build()``.
+    (the one that scores with ``jobs=1``, and whose policy, lexicon and bases the reports
+    use) defaults to ``config.build()``; it must be built from ``config``.
     """
     for fmt in formats:
         if fmt not in FORMATS:
@@ -287,8 +304,9 @@ def run_batch(
             if c.id not in done:
                 yield c
 
+    analyzer = analyzer if analyzer is not None else config.build()
     with open(records_path, "a", encoding="utf-8") as rec:
-        for conv, sc in _score_stream(todo(), config, jobs):
+        for conv, sc in _score_stream(todo(), config, jobs, analyzer):
             rec.write(json.dumps({"c": conversation_to_dict(conv), "s": sc.to_dict()},
                                  ensure_ascii=False, default=str) + "\n")
             rec.flush()
@@ -297,7 +315,6 @@ def run_batch(
             if on_scored is not None:
                 on_scored(sc)
 
-    analyzer = analyzer if analyzer is not None else config.build()
     for _, sc in _read_records(records_path):
         result.scores.append(sc.score)
         result.grades[sc.grade] += 1
@@ -352,16 +369,18 @@ def write_outputs(out: Path, records_path: Path, result: BatchResult, analyzer: 
                                         finding_rows))
             written.append(_write_table(out / "errors", fmt, ERROR_COLUMNS, error_rows))
     if "xlsx" in formats:
-        import pandas as pd
+        from .reports.excel import RowTable, write_xlsx_report
 
-        from .reports.excel import write_xlsx_report
+        def table(columns: Sequence[str], rows: Callable[[], Iterable[dict[str, Any]]]
+                  ) -> RowTable:
+            return RowTable(columns, lambda: (tuple(r.get(c) for c in columns) for r in rows()))
 
-        scores_df = pd.DataFrame(list(score_rows()), columns=score_cols)
-        findings_df = pd.DataFrame(list(finding_rows()), columns=FINDING_OUT_COLUMNS)
-        errors_df = pd.DataFrame(list(error_rows()), columns=ERROR_COLUMNS)
         path = out / "report.xlsx"
-        # texts in finding_rows are already redacted
-        write_xlsx_report(path, scores_df, findings_df, errors_df, summary_dict(result, policy),
+        # streamed from the records file (memory does not grow with the batch); the texts in
+        # finding_rows are already redacted
+        write_xlsx_report(path, table(score_cols, score_rows),
+                          table(FINDING_OUT_COLUMNS, finding_rows),
+                          table(ERROR_COLUMNS, error_rows), summary_dict(result, policy),
                           redact=False)
         written.append(path)
     if "html" in formats:

@@ -7,7 +7,7 @@ Offsets are half-open ``[start, end)`` character indexes into the ORIGINAL text 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 Role = Literal["agent", "customer", "system", "unknown"]
@@ -83,7 +83,7 @@ class Finding:
     role: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _flat(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +103,7 @@ class Evidence:
     code: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _flat(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +135,9 @@ class RuleResult:
         return "pass" if self.passed else "fail"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = _flat(self)
+        d["evidence"] = [_flat(e) for e in self.evidence]
+        return d
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +161,9 @@ class ConversationScore:
         raise KeyError(f"no rule {rule_id!r} in this score (rules: {known})")
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = _flat(self)
+        d["rule_results"] = [r.to_dict() for r in self.rule_results]
+        d["findings"] = [_flat(f) for f in self.findings]
         d["metadata"] = dict(self.metadata)
         return d
 
@@ -206,11 +210,22 @@ class ReadError:
         return f"{where}: {self.reason}"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _flat(self)
 
 
 # ---------------------------------------------------------------------- (de)serialisation
 # Plain-dict round trips, used to stream results to disk and back (batch runs, workers).
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _flat(obj: Any) -> dict[str, Any]:
+    """Fields of a dataclass as a dict, one level deep (no deep copy, unlike ``asdict``)."""
+    names = _FIELD_NAMES.get(type(obj))
+    if names is None:
+        names = _FIELD_NAMES[type(obj)] = tuple(f.name for f in fields(obj))
+    return {n: getattr(obj, n) for n in names}
 
 
 def turn_from_dict(d: Mapping[str, Any]) -> Turn:
@@ -220,7 +235,7 @@ def turn_from_dict(d: Mapping[str, Any]) -> Turn:
 
 
 def conversation_to_dict(c: Conversation) -> dict[str, Any]:
-    return {"id": c.id, "turns": [asdict(t) for t in c.turns], "metadata": dict(c.metadata)}
+    return {"id": c.id, "turns": [_flat(t) for t in c.turns], "metadata": dict(c.metadata)}
 
 
 def conversation_from_dict(d: Mapping[str, Any]) -> Conversation:

@@ -20,7 +20,7 @@ import json
 import math
 import os
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._atomic import atomic_write
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
-__all__ = ["MAX_CELL_CHARS", "write_xlsx_report"]
+__all__ = ["MAX_CELL_CHARS", "RowTable", "write_xlsx_report"]
 
 MAX_CELL_CHARS = 32_767  # Excel's limit for one cell
 MAX_ROWS = 1_048_576  # Excel's limit for one sheet, header included
@@ -56,9 +56,9 @@ _HEADERS_ZH = {
 
 def write_xlsx_report(
     path: str | os.PathLike[str],
-    scores_df: pd.DataFrame,
-    findings_df: pd.DataFrame,
-    errors_df: pd.DataFrame,
+    scores_df: pd.DataFrame | RowTable,
+    findings_df: pd.DataFrame | RowTable,
+    errors_df: pd.DataFrame | RowTable,
     summary: Mapping[str, Any] | pd.DataFrame,
     redact: bool = True,
     *,
@@ -71,6 +71,7 @@ def write_xlsx_report(
     ``source`` and, for rich-text context, ``turn_text``, ``start``, ``end``), ``errors_df``
     one row per read error. Any other columns are written as they are. ``summary`` is a
     mapping (written as metric/value rows; nested mappings are flattened) or a DataFrame.
+    Any of the three tables may be a :class:`RowTable` of streamed rows instead of a DataFrame.
 
     With ``redact=True`` personal data (see :mod:`phrasecheck.reports.redact`) is masked in
     every text cell; a finding's ``text`` is cut from the redacted ``turn_text`` when it has
@@ -81,43 +82,67 @@ def write_xlsx_report(
 
     wb = Workbook(write_only=True)
     notes: list[tuple[str, Any]] = []
-    _frame_sheet(wb.create_sheet("Scores"), scores_df, redact, notes,
-                 row_style=_score_styler(scores_df, fail_under))
-    findings = _redact_findings(findings_df) if redact else findings_df
-    # already redacted, with each text cut from its redacted turn text
-    _frame_sheet(wb.create_sheet("Findings"), findings, False, notes,
-                 row_style=_finding_styler(findings))
-    _frame_sheet(wb.create_sheet("Errors"), errors_df, redact, notes)
+    scores = RowTable.of(scores_df)
+    _frame_sheet(wb.create_sheet("Scores"), scores, redact, notes,
+                 row_style=_score_styler(scores.columns, fail_under))
+    if redact and not isinstance(findings_df, RowTable):
+        findings = RowTable.of(_redact_findings(findings_df))
+        redact_findings = False  # already redacted, each text cut from its redacted turn
+    else:
+        findings = RowTable.of(findings_df)
+        redact_findings = redact
+    _frame_sheet(wb.create_sheet("Findings"), findings, redact_findings, notes,
+                 row_style=_finding_styler(findings.columns))
+    _frame_sheet(wb.create_sheet("Errors"), RowTable.of(errors_df), redact, notes)
     if isinstance(summary, pd.DataFrame):
         summary_df = summary
     else:
         items = list(_flatten(summary))
         summary_df = pd.DataFrame(items + notes, columns=list(_HEADERS_ZH["Summary"]))
-    _frame_sheet(wb.create_sheet("Summary"), summary_df, redact, [])
+    _frame_sheet(wb.create_sheet("Summary"), RowTable.of(summary_df), redact, [])
     with atomic_write(path, "wb") as fh:
         wb.save(fh)
 
 
 # ------------------------------------------------------------------------------ sheets
 
+
+class RowTable:
+    """Rows streamed from a source rather than held in a DataFrame.
+
+    ``rows`` is a zero-argument callable returning a fresh iterator of tuples (one value per
+    column); it is called twice: once for a sample that sizes the columns, once to write.
+    Batch runs use it so the workbook is written in memory that does not grow with the input.
+    """
+
+    def __init__(self, columns: Iterable[str], rows: Callable[[], Iterable[tuple[Any, ...]]]
+                 ) -> None:
+        self.columns = [str(c) for c in columns]
+        self.rows = rows
+
+    @classmethod
+    def of(cls, data: pd.DataFrame | RowTable) -> RowTable:
+        if isinstance(data, RowTable):
+            return data
+        return cls(data.columns, lambda: data.itertuples(index=False, name=None))
+
 RowStyler = Any  # Callable[[tuple[Any, ...]], dict[int, dict[str, Any]]] | None
 
 
-def _frame_sheet(ws: WriteOnlyWorksheet, df: pd.DataFrame, redact: bool,
+def _frame_sheet(ws: WriteOnlyWorksheet, table: RowTable, redact: bool,
                  notes: list[tuple[str, Any]], row_style: RowStyler = None) -> None:
+    from itertools import islice
+
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
-    columns = [str(c) for c in df.columns]
+    columns = table.columns
     ncols = max(1, len(columns))
-    nrows = len(df)
-    if nrows > MAX_ROWS - 1:
-        notes.append((f"{ws.title}: rows not shown (Excel holds {MAX_ROWS - 1:,})",
-                      nrows - (MAX_ROWS - 1)))
-        nrows = MAX_ROWS - 1
+    limit = MAX_ROWS - 1
     # widths and frozen header must be set before the first row is streamed
-    for i, width in enumerate(_widths(df, columns), start=1):
+    sample = list(islice(iter(table.rows()), _WIDTH_SAMPLE))
+    for i, width in enumerate(_widths(sample, columns), start=1):
         ws.column_dimensions[get_column_letter(i)].width = width
     ws.freeze_panes = "A2"
     header_font = Font(bold=True, color="FFFFFF")
@@ -147,9 +172,13 @@ def _frame_sheet(ws: WriteOnlyWorksheet, df: pd.DataFrame, redact: bool,
         cell._style = copy.copy(tpl._style)
         return cell
 
-    for n, row in enumerate(df.itertuples(index=False, name=None)):
-        if n >= nrows:
-            break
+    nrows = 0
+    skipped = 0
+    for row in table.rows():
+        if nrows >= limit:
+            skipped += 1
+            continue
+        nrows += 1
         styles = row_style(row) if row_style is not None else {}
         out: list[Any] = []
         for j, raw in enumerate(row):
@@ -166,6 +195,8 @@ def _frame_sheet(ws: WriteOnlyWorksheet, df: pd.DataFrame, redact: bool,
                 cell.data_type = "s"  # never a formula
             out.append(cell)
         ws.append(out)
+    if skipped:
+        notes.append((f"{ws.title}: rows not shown (Excel holds {limit:,})", skipped))
     ws.auto_filter.ref = f"A1:{get_column_letter(ncols)}{nrows + 1}"
 
 
@@ -198,16 +229,15 @@ def _rich(text: str, spans: list[tuple[int, int, str]]) -> Any:
 # ------------------------------------------------------------------------------ styling
 
 
-def _col(df: pd.DataFrame, name: str) -> int | None:
-    cols = [str(c) for c in df.columns]
-    return cols.index(name) if name in cols else None
+def _col(columns: list[str], name: str) -> int | None:
+    return columns.index(name) if name in columns else None
 
 
-def _score_styler(df: pd.DataFrame, fail_under: float | None) -> RowStyler:
-    i_score, i_veto = _col(df, "score"), _col(df, "vetoed")
+def _score_styler(columns: list[str], fail_under: float | None) -> RowStyler:
+    i_score, i_veto = _col(columns, "score"), _col(columns, "vetoed")
     if i_score is None and i_veto is None:
         return None
-    ncols = len(df.columns)
+    ncols = len(columns)
 
     def style(row: tuple[Any, ...]) -> dict[int, dict[str, Any]]:
         vetoed = i_veto is not None and _truthy(row[i_veto])
@@ -232,9 +262,11 @@ def _finding_kind(kind: Any, source: Any) -> str:
     return str(kind) if kind in _KIND_COLOURS else "cue"
 
 
-def _finding_styler(df: pd.DataFrame) -> RowStyler:
-    i_text, i_kind, i_source = _col(df, "text"), _col(df, "kind"), _col(df, "source")
-    i_turn, i_start, i_end = _col(df, "turn_text"), _col(df, "start"), _col(df, "end")
+def _finding_styler(columns: list[str]) -> RowStyler:
+    i_text, i_kind, i_source = (_col(columns, "text"), _col(columns, "kind"),
+                                _col(columns, "source"))
+    i_turn, i_start, i_end = (_col(columns, "turn_text"), _col(columns, "start"),
+                              _col(columns, "end"))
     if i_text is None and i_turn is None:
         return None
 
@@ -345,12 +377,12 @@ def _display_width(s: str) -> int:
     return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in s)
 
 
-def _widths(df: pd.DataFrame, columns: list[str]) -> list[float]:
-    sample = df.head(_WIDTH_SAMPLE)
+def _widths(sample: list[tuple[Any, ...]], columns: list[str]) -> list[float]:
     widths = []
     for j, name in enumerate(columns):
         longest = _display_width(name) + 3  # room for the filter button
-        for v in sample.iloc[:, j]:
+        for row in sample:
+            v = row[j] if j < len(row) else None
             if v is None:
                 continue
             text = str(v)
