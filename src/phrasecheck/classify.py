@@ -26,6 +26,7 @@ import math
 import os
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -181,7 +182,7 @@ def _feature_tokenizer() -> JiebaTokenizer:
     loaded on first use; never ``jieba.dt``."""
     from .tokenize import JiebaTokenizer
 
-    return JiebaTokenizer(hmm=False)
+    return JiebaTokenizer(hmm=False, backend="auto")
 
 
 def word_ngrams(text: str, lo: int, hi: int) -> list[str]:
@@ -538,32 +539,47 @@ class ToneModel:
     # ------------------------------------------------------------------ prediction
     def _scores(self, text: str) -> tuple[list[float], list[tuple[str, float,
                                                               tuple[float, ...]]]]:
-        """Decision values per class, and each present feature with its value x_f."""
+        """Decision values per class, and each present feature with its value x_f.
+
+        The hot path of real-time checking: Counter (C) does the counting, and the
+        per-feature update is unrolled for the usual three classes."""
         n = self._n
         scores = list(self._intercept)
         present: list[tuple[str, float, tuple[float, ...]]] = []
         norm = normalize_reply(text)
+        log, sqrt = math.log, math.sqrt
         for b in self._blocks:
-            counts: dict[str, int] = {}
             terms = b.terms
-            for f in _featurize(b.kind, norm, b.ngram_range):
-                if f in terms:
-                    counts[f] = counts.get(f, 0) + 1
-            if not counts:
-                continue
+            counts = Counter(_featurize(b.kind, norm, b.ngram_range))
             vals = []
             sq = 0.0
+            sublinear = b.sublinear_tf
             for f, c in counts.items():
-                idf, coefs = terms[f]
-                v = ((math.log(c) + 1.0) if b.sublinear_tf else float(c)) * idf
+                entry = terms.get(f)
+                if entry is None:
+                    continue
+                idf, coefs = entry
+                v = ((log(c) + 1.0) if sublinear else float(c)) * idf
                 vals.append((f, v, coefs))
                 sq += v * v
-            scale = b.weight / math.sqrt(sq)
-            for f, v, coefs in vals:
-                x = v * scale
-                for k in range(n):
-                    scores[k] += x * coefs[k]
-                present.append((f, x, coefs))
+            if not vals:
+                continue
+            scale = b.weight / sqrt(sq)
+            if n == 3:
+                s0, s1, s2 = scores
+                for f, v, coefs in vals:
+                    x = v * scale
+                    s0 += x * coefs[0]
+                    s1 += x * coefs[1]
+                    s2 += x * coefs[2]
+                    present.append((f, x, coefs))
+                scores = [s0, s1, s2]
+            else:
+                for f, v, coefs in vals:
+                    x = v * scale
+                    for k in range(n):
+                        scores[k] += x * coefs[k]
+                    present.append((f, x, coefs))
         return scores, present
 
     def _calibrate(self, scores: Sequence[float]) -> list[float]:
@@ -578,20 +594,30 @@ class ToneModel:
         """Probabilities per text, in the order of :attr:`classes`."""
         return [self._calibrate(self._scores(t)[0]) for t in _texts(texts)]
 
-    def predict(self, texts: Iterable[str], *, explain: int = 5) -> list[ToneResult]:
+    def predict(self, texts: Iterable[str], *, explain: int | None = None
+                ) -> list[ToneResult]:
         """One :class:`ToneResult` per text; ``features`` holds up to ``explain`` features
         that pushed most towards the predicted label, with their contributions to its
         decision value (a feature inside a stronger one, such as ``不懂`` inside ``听不懂``,
-        is not repeated; word bigrams are shown joined)."""
+        is not repeated; word bigrams are shown joined).
+
+        By default (``explain=None``) only flagged replies (label other than ``ok``) are
+        explained, with 5 features: explaining costs about as much as predicting, and batch
+        scoring classifies every agent turn. Pass a number to explain every reply."""
         out = []
+        classes = self.classes
         for text in _texts(texts):
             scores, present = self._scores(text)
             probs = self._calibrate(scores)
             k = max(range(self._n), key=probs.__getitem__)
-            out.append(ToneResult(
-                label=self.classes[k],
-                probabilities=dict(zip(self.classes, probs, strict=True)),
-                features=self._explain(k, present, explain) if explain else ()))
+            label = classes[k]
+            top = (5 if label != "ok" else 0) if explain is None else explain
+            features: tuple[tuple[str, float], ...] = ()
+            if top:
+                features = self._explain(k, present, top)
+            out.append(ToneResult(label=label,
+                                  probabilities=dict(zip(classes, probs, strict=True)),
+                                  features=features))
         return out
 
     def _explain(self, k: int, present: Sequence[tuple[str, float, tuple[float, ...]]],

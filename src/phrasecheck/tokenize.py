@@ -33,6 +33,12 @@ class JiebaTokenizer:
 
     ``words`` are added to the dictionary (phrasecheck adds its lexicon phrases so they are
     kept whole); ``dictionary`` replaces jieba's main dictionary.
+
+    ``backend="auto"`` runs jieba's algorithm and default dictionary in rjieba (the Rust port,
+    jieba-rs) when it is installed and the configuration is one it reproduces exactly —
+    default dictionary, no added words, no HMM: same tokens (checked on every text of our
+    corpora and by a property test), about ten times faster. Otherwise, and with
+    ``backend="jieba"`` (the default), it is jieba itself.
     """
 
     def __init__(
@@ -42,13 +48,24 @@ class JiebaTokenizer:
         words: Iterable[str] = (),
         hmm: bool = True,
         cache_dir: str | os.PathLike[str] | None = None,
+        backend: str = "jieba",
     ) -> None:
+        if backend not in ("jieba", "auto"):
+            raise ValueError(f"unknown backend {backend!r} (expected 'jieba' or 'auto')")
         self._dictionary = None if dictionary is None else os.fspath(dictionary)
         self._words = tuple(dict.fromkeys(w for w in words if w))
         self._hmm = hmm
         self._cache_dir = os.fspath(cache_dir) if cache_dir else tempfile.gettempdir()
         self._jieba: Any = None
         self._lock = threading.Lock()
+        self._fast: Any = None
+        if backend == "auto" and dictionary is None and not self._words and not hmm:
+            try:
+                import rjieba
+            except ImportError:
+                pass
+            else:
+                self._fast = rjieba
         self.boundaries = lru_cache(maxsize=65536)(self._boundaries)
 
     def __repr__(self) -> str:
@@ -61,7 +78,10 @@ class JiebaTokenizer:
 
     def load(self) -> JiebaTokenizer:
         """Load the dictionary now (otherwise it loads on first use)."""
-        self._get()
+        if self._fast is not None:
+            self._fast.cut("您好", False)
+        else:
+            self._get()
         return self
 
     def _get(self) -> Any:
@@ -90,17 +110,31 @@ class JiebaTokenizer:
             logger.setLevel(previous)
         return tk
 
+    @property
+    def backend(self) -> str:
+        return "rjieba" if self._fast is not None else "jieba"
+
     def tokenize(self, text: str) -> list[tuple[str, int, int]]:
+        if self._fast is not None:
+            out, pos = [], 0
+            for w in self._fast.cut(text, False):
+                out.append((w, pos, pos + len(w)))
+                pos += len(w)
+            return out
         return list(self._get().tokenize(text, HMM=self._hmm))
 
     def lcut(self, text: str) -> list[str]:
+        if self._fast is not None:
+            return list(self._fast.cut(text, False))
         return list(self._get().lcut(text, HMM=self._hmm))
 
     def _boundaries(self, text: str) -> frozenset[int]:
         """Offsets in ``text`` where a token starts or ends (cached per clause)."""
         cuts = {0, len(text)}
         pos = 0
-        for word in self._get().cut(text, HMM=self._hmm):
+        words = self._fast.cut(text, False) if self._fast is not None else self._get().cut(
+            text, HMM=self._hmm)
+        for word in words:
             pos += len(word)
             cuts.add(pos)
         return frozenset(cuts)
