@@ -189,14 +189,16 @@ def write_conversations(conversations: Iterable[Conversation], path: str | os.Pa
 def _write_xlsx(p: Path, header: list[str], rows: list[list[Any]]) -> None:
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    from .._xml import xml_safe
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("turns")
 
     def cell(value: Any) -> Any:
         if isinstance(value, str):
-            c = WriteOnlyCell(ws, value=ILLEGAL_CHARACTERS_RE.sub("", value))
+            # xlsx (XML 1.0) cannot hold control characters, U+FFFE/U+FFFF or lone surrogates
+            c = WriteOnlyCell(ws, value=xml_safe(value))
             c.data_type = "s"  # never a formula, even if the text starts with '='
             return c
         return value

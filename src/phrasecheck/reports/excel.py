@@ -23,6 +23,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .._xml import xml_safe
 from ._atomic import atomic_write
 from .redact import redact as redact_text
 
@@ -346,9 +347,7 @@ def _cell_value(v: Any, redact: bool) -> Any:
 
 
 def _clean_str(s: str) -> str:
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
-    s = ILLEGAL_CHARACTERS_RE.sub("\ufffd", s)
+    s = xml_safe(s, "\ufffd")
     if len(s) > MAX_CELL_CHARS:
         s = s[: MAX_CELL_CHARS - 1] + "…"
     return s
