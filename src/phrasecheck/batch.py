@@ -98,8 +98,18 @@ def _init_worker(config: BatchConfig) -> None:
     _WORKER_ANALYZER = config.build().warm()
 
 
-def _score_chunk(chunk: list[Conversation]) -> list[ConversationScore]:
-    return [_WORKER_ANALYZER.score(c) for c in chunk]
+def _record(analyzer: Any, conv: Conversation) -> str:
+    """Score one conversation and serialise it as a line of the records file.
+
+    Runs in the worker, so the JSON encoding is parallel too and only a string travels back.
+    """
+    sc = analyzer.score(conv)
+    return json.dumps({"c": conversation_to_dict(conv), "s": sc.to_dict()},
+                      ensure_ascii=False, default=str)
+
+
+def _score_chunk(chunk: list[Conversation]) -> list[str]:
+    return [_record(_WORKER_ANALYZER, c) for c in chunk]
 
 
 def _chunks(items: Iterable[Conversation], size: int) -> Iterator[list[Conversation]]:
@@ -114,8 +124,7 @@ def _chunks(items: Iterable[Conversation], size: int) -> Iterator[list[Conversat
 
 
 def _score_stream(conversations: Iterable[Conversation], config: BatchConfig, jobs: int,
-                  analyzer: Any, chunk_size: int = 8
-                  ) -> Iterator[tuple[Conversation, ConversationScore]]:
+                  analyzer: Any, chunk_size: int = 8) -> Iterator[tuple[Conversation, str]]:
     """Score in order, in ``jobs`` processes, with a bounded number of chunks in flight.
 
     Where processes start by ``fork`` (Linux), workers inherit the parent's warm Analyzer
@@ -125,12 +134,12 @@ def _score_stream(conversations: Iterable[Conversation], config: BatchConfig, jo
     global _WORKER_ANALYZER
     if jobs <= 1:
         for c in conversations:
-            yield c, analyzer.score(c)
+            yield c, _record(analyzer, c)
         return
     import multiprocessing
 
     window = jobs * 4
-    pending: list[tuple[list[Conversation], Future[list[ConversationScore]]]] = []
+    pending: list[tuple[list[Conversation], Future[list[str]]]] = []
     if multiprocessing.get_start_method() == "fork":
         _WORKER_ANALYZER = analyzer.warm()
         pool = ProcessPoolExecutor(max_workers=jobs)
@@ -242,6 +251,16 @@ def _read_records(path: Path) -> Iterator[tuple[Conversation, ConversationScore]
             yield conversation_from_dict(rec["c"]), score_from_dict(rec["s"])
 
 
+def _read_raw_scores(path: Path) -> Iterator[dict[str, Any]]:
+    """The score dicts of the records file, without rebuilding dataclasses."""
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                yield json.loads(line)["s"]
+            except (json.JSONDecodeError, KeyError):
+                continue
+
+
 def _completed_ids(path: Path) -> set[str]:
     """Ids already scored in ``path``; a trailing partial line is cut off."""
     ids: set[str] = set()
@@ -274,7 +293,7 @@ def run_batch(
     redact: bool = True,
     fail_under: float | None = None,
     errors: Callable[[], Sequence[ReadError]] = lambda: (),
-    on_scored: Callable[[ConversationScore], None] | None = None,
+    on_scored: Callable[[Conversation], None] | None = None,
     analyzer: Any = None,
 ) -> BatchResult:
     """Score ``conversations`` into ``out_dir`` and write the requested outputs.
@@ -306,24 +325,24 @@ def run_batch(
 
     analyzer = analyzer if analyzer is not None else config.build()
     with open(records_path, "a", encoding="utf-8") as rec:
-        for conv, sc in _score_stream(todo(), config, jobs, analyzer):
-            rec.write(json.dumps({"c": conversation_to_dict(conv), "s": sc.to_dict()},
-                                 ensure_ascii=False, default=str) + "\n")
-            rec.flush()
+        for conv, line in _score_stream(todo(), config, jobs, analyzer):
+            rec.write(line + "\n")
+            if result.scored % 64 == 0:
+                rec.flush()  # what an interruption loses, --resume scores again
             result.scored += 1
             result.chars += sum(len(t.text) for t in conv.turns)
             if on_scored is not None:
-                on_scored(sc)
+                on_scored(conv)
 
-    for _, sc in _read_records(records_path):
-        result.scores.append(sc.score)
-        result.grades[sc.grade] += 1
-        result.vetoed += sc.vetoed
-        for r in sc.rule_results:
-            if r.passed is False:
-                result.violations[r.rule_id] += 1
-        if fail_under is not None and sc.score < fail_under:
-            result.below.append(sc.id)
+    for sc in _read_raw_scores(records_path):
+        result.scores.append(float(sc["score"]))
+        result.grades[sc["grade"]] += 1
+        result.vetoed += bool(sc["vetoed"])
+        for r in sc["rule_results"]:
+            if r["passed"] is False:
+                result.violations[r["rule_id"]] += 1
+        if fail_under is not None and sc["score"] < fail_under:
+            result.below.append(sc["id"])
     result.errors = list(errors())
     result.outputs = write_outputs(out, records_path, result, analyzer, formats, redact)
     result.seconds = time.perf_counter() - started
