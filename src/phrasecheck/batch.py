@@ -127,9 +127,9 @@ def _score_stream(conversations: Iterable[Conversation], config: BatchConfig, jo
                   analyzer: Any, chunk_size: int = 8) -> Iterator[tuple[Conversation, str]]:
     """Score in order, in ``jobs`` processes, with a bounded number of chunks in flight.
 
-    Where processes start by ``fork`` (Linux), workers inherit the parent's warm Analyzer
-    (dictionary, automata and model already loaded, shared copy-on-write); elsewhere each
-    worker builds its own, once.
+    Where processes start by ``fork`` (Linux), workers inherit the parent's Analyzer
+    (lexicons, automata, policy already built; jieba and the model load in each worker on
+    first use, in parallel); elsewhere each worker builds its own, once.
     """
     global _WORKER_ANALYZER
     if jobs <= 1:
@@ -141,7 +141,7 @@ def _score_stream(conversations: Iterable[Conversation], config: BatchConfig, jo
     window = jobs * 4
     pending: list[tuple[list[Conversation], Future[list[str]]]] = []
     if multiprocessing.get_start_method() == "fork":
-        _WORKER_ANALYZER = analyzer.warm()
+        _WORKER_ANALYZER = analyzer
         pool = ProcessPoolExecutor(max_workers=jobs)
     else:
         pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
