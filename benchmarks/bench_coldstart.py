@@ -26,10 +26,8 @@ working directory.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -37,6 +35,9 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine
 
 TARGET = 1.5
 
@@ -65,20 +66,6 @@ if WARM:
     rec["model"] = a.model is not None
 print(json.dumps(rec))
 """
-
-def machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in fh
-                        if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (f"machine: {os.cpu_count()} CPUs ({cpu}); Python {platform.python_version()}; "
-            f"{dt.datetime.now().astimezone().isoformat(timespec='seconds')}; "
-            f"load average {load}")
-
 
 def spawn(code: str, cwd: str, env: dict[str, str] | None = None) -> tuple[float, str]:
     t0 = time.perf_counter()

@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime as dt
 import gc
 import logging
 import math
 import os
-import platform
 import random
 import statistics
 import sys
@@ -36,21 +34,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine  # noqa: E402
+
 TARGET_P99_US = 1000.0
-
-
-def machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in fh
-                        if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (f"machine: {os.cpu_count()} CPUs ({cpu}); Python {platform.python_version()}; "
-            f"{dt.datetime.now().astimezone().isoformat(timespec='seconds')}; "
-            f"load average {load}")
 
 
 def messages(lo: int = 10, hi: int = 120) -> list[str]:

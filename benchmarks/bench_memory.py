@@ -16,10 +16,8 @@ Target (issue 7): peak RSS grows by under 20% from N to 10 x N.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -28,6 +26,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from _common import ensure_corpus, machine  # noqa: E402
+
 DATA = HERE / ".data"
 TARGET = 0.20
 FORMATS = ("jsonl", "csv", "xlsx", "html", "csv,xlsx,html")
@@ -40,33 +40,6 @@ wall = time.perf_counter() - t0
 print(json.dumps({"rc": proc.returncode, "wall": wall, "stderr": proc.stderr[-2000:],
                   "maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
 """
-
-
-def machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in fh
-                        if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (f"machine: {os.cpu_count()} CPUs ({cpu}); Python {platform.python_version()}; "
-            f"{dt.datetime.now().astimezone().isoformat(timespec='seconds')}; "
-            f"load average {load}")
-
-
-def ensure_corpus(n: int) -> Path:
-    """``benchmarks/.data/corpus_<n>``: ``corpus.generate(n)`` written once, deterministic."""
-    from corpus import generate, write
-
-    out = DATA / f"corpus_{n}"
-    done = out / ".complete"
-    if not done.exists():
-        shutil.rmtree(out, ignore_errors=True)
-        write(generate(n), out)
-        done.write_text(f"corpus.generate({n}), default seed\n", encoding="utf-8")
-    return out
 
 
 def phrasecheck_cmd() -> list[str]:

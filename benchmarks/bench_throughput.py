@@ -31,11 +31,9 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import datetime as dt
 import io
 import logging
 import os
-import platform
 import pstats
 import shutil
 import statistics
@@ -47,35 +45,10 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from _common import ensure_corpus, machine  # noqa: E402
+
 DATA = HERE / ".data"
 TARGET_RATIO = 2.0
-
-
-def machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in fh
-                        if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (f"machine: {os.cpu_count()} CPUs ({cpu}); Python {platform.python_version()}; "
-            f"{dt.datetime.now().astimezone().isoformat(timespec='seconds')}; "
-            f"load average {load}")
-
-
-def ensure_corpus(n: int) -> Path:
-    """``benchmarks/.data/corpus_<n>``: ``corpus.generate(n)`` written once, deterministic."""
-    from corpus import generate, write
-
-    out = DATA / f"corpus_{n}"
-    done = out / ".complete"
-    if not done.exists():
-        shutil.rmtree(out, ignore_errors=True)
-        write(generate(n), out)
-        done.write_text(f"corpus.generate({n}), default seed\n", encoding="utf-8")
-    return out
 
 
 class TimedModel:

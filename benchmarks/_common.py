@@ -1,0 +1,39 @@
+"""Helpers every benchmark shares: the machine line and the cached benchmark corpora."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import shutil
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / ".data"
+
+
+def machine() -> str:
+    cpu = platform.processor() or "?"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in fh
+                        if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (f"machine: {os.cpu_count()} CPUs ({cpu}); Python {platform.python_version()}; "
+            f"{dt.datetime.now().astimezone().isoformat(timespec='seconds')}; "
+            f"load average {load}")
+
+
+def ensure_corpus(n: int) -> Path:
+    """``benchmarks/.data/corpus_<n>``: ``corpus.generate(n)`` written once, deterministic."""
+    from corpus import generate, write
+
+    out = DATA / f"corpus_{n}"
+    done = out / ".complete"
+    if not done.exists():
+        shutil.rmtree(out, ignore_errors=True)
+        write(generate(n), out)
+        done.write_text(f"corpus.generate({n}), default seed\n", encoding="utf-8")
+    return out
