@@ -56,6 +56,7 @@ class BatchConfig:
     lexicons: tuple[str, ...] = ()
     default_lexicon: bool = True
     model: Any = "default"
+    redact: bool = True
 
     def build(self) -> Any:
         from .analyzer import Analyzer
@@ -91,25 +92,46 @@ class BatchResult:
 # ------------------------------------------------------------------------------ workers
 
 _WORKER_ANALYZER: Any = None
+_WORKER_ROWS: _Rows | None = None
+
+Record = tuple[str, dict[str, Any], list[dict[str, Any]]]
+
+
+class _Rows:
+    """Makes the output rows of one result (the scores row and the finding rows)."""
+
+    def __init__(self, analyzer: Any, redact: bool) -> None:
+        self.rules_by_cat = _rules_by_category(analyzer.policy)
+        self.bases = analyzer.lexicon.bases
+        self.redact = _redactor(redact)
+
+    def make(self, conv: Conversation, sc: ConversationScore
+             ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        return score_row(sc), list(_finding_rows(conv, sc, self.rules_by_cat, self.bases,
+                                                 self.redact))
 
 
 def _init_worker(config: BatchConfig) -> None:
-    global _WORKER_ANALYZER
+    global _WORKER_ANALYZER, _WORKER_ROWS
     _WORKER_ANALYZER = config.build().warm()
+    _WORKER_ROWS = _Rows(_WORKER_ANALYZER, config.redact)
 
 
-def _record(analyzer: Any, conv: Conversation) -> str:
-    """Score one conversation and serialise it as a line of the records file.
+def _record(analyzer: Any, rows: _Rows, conv: Conversation) -> Record:
+    """Score one conversation: its line of the records file and its output rows.
 
-    Runs in the worker, so the JSON encoding is parallel too and only a string travels back.
+    Runs in the worker, so JSON encoding and row making are parallel too, and only plain
+    strings and dicts travel back.
     """
     sc = analyzer.score(conv)
-    return json.dumps({"c": conversation_to_dict(conv), "s": sc.to_dict()},
+    line = json.dumps({"c": conversation_to_dict(conv), "s": sc.to_dict()},
                       ensure_ascii=False, default=str)
+    return (line, *rows.make(conv, sc))
 
 
-def _score_chunk(chunk: list[Conversation]) -> list[str]:
-    return [_record(_WORKER_ANALYZER, c) for c in chunk]
+def _score_chunk(chunk: list[Conversation]) -> list[Record]:
+    assert _WORKER_ROWS is not None
+    return [_record(_WORKER_ANALYZER, _WORKER_ROWS, c) for c in chunk]
 
 
 def _chunks(items: Iterable[Conversation], size: int) -> Iterator[list[Conversation]]:
@@ -124,24 +146,25 @@ def _chunks(items: Iterable[Conversation], size: int) -> Iterator[list[Conversat
 
 
 def _score_stream(conversations: Iterable[Conversation], config: BatchConfig, jobs: int,
-                  analyzer: Any, chunk_size: int = 8) -> Iterator[tuple[Conversation, str]]:
+                  analyzer: Any, rows: _Rows, chunk_size: int = 8
+                  ) -> Iterator[tuple[Conversation, Record]]:
     """Score in order, in ``jobs`` processes, with a bounded number of chunks in flight.
 
     Where processes start by ``fork`` (Linux), workers inherit the parent's Analyzer
     (lexicons, automata, policy already built; jieba and the model load in each worker on
     first use, in parallel); elsewhere each worker builds its own, once.
     """
-    global _WORKER_ANALYZER
+    global _WORKER_ANALYZER, _WORKER_ROWS
     if jobs <= 1:
         for c in conversations:
-            yield c, _record(analyzer, c)
+            yield c, _record(analyzer, rows, c)
         return
     import multiprocessing
 
     window = jobs * 4
-    pending: list[tuple[list[Conversation], Future[list[str]]]] = []
+    pending: list[tuple[list[Conversation], Future[list[Record]]]] = []
     if multiprocessing.get_start_method() == "fork":
-        _WORKER_ANALYZER = analyzer
+        _WORKER_ANALYZER, _WORKER_ROWS = analyzer, rows
         pool = ProcessPoolExecutor(max_workers=jobs)
     else:
         pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
@@ -156,7 +179,7 @@ def _score_stream(conversations: Iterable[Conversation], config: BatchConfig, jo
             for done_chunk, fut in pending:
                 yield from zip(done_chunk, fut.result())
     finally:
-        _WORKER_ANALYZER = None
+        _WORKER_ANALYZER = _WORKER_ROWS = None
 
 
 # ------------------------------------------------------------------------------ writing
@@ -179,6 +202,42 @@ class _AtomicFile:
             os.replace(self.tmp, self.path)
         else:
             self.tmp.unlink(missing_ok=True)
+
+
+class _Sink:
+    """One csv/jsonl table written row by row as results arrive, renamed into place on
+    commit (or removed on abort)."""
+
+    def __init__(self, path: Path, columns: Sequence[str]) -> None:
+        self.path = path
+        self.csv = path.suffix == ".csv"
+        # utf-8-sig so Excel opens Chinese text correctly when a QA lead double-clicks it
+        self.atomic = _AtomicFile(path, "w", encoding="utf-8-sig" if self.csv else "utf-8",
+                                  newline="" if self.csv else None)
+        self.fh = self.atomic.fh
+        if self.csv:
+            self.writer = csv.DictWriter(self.fh, fieldnames=list(columns),
+                                         extrasaction="ignore")
+            self.writer.writeheader()
+
+    def write(self, row: dict[str, Any]) -> None:
+        if self.csv:
+            self.writer.writerow(row)
+        else:
+            self.fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+
+    def commit(self) -> Path:
+        self.atomic.__exit__(None, None, None)
+        return self.path
+
+    def abort(self) -> None:
+        self.atomic.__exit__(RuntimeError, None, None)
+
+
+def _score_columns(policy: Any) -> list[str]:
+    return ["id", "score", "grade", "vetoed", "policy", "n_findings", "n_banned",
+            "failed_rules", "deduction", "agent_id", "domain", "channel", "source", "format",
+            *[f"rule_{r}" for r in policy.rule_ids]]
 
 
 def _rules_by_category(policy: Any) -> dict[str, list[str]]:
@@ -324,27 +383,54 @@ def run_batch(
                 yield c
 
     analyzer = analyzer if analyzer is not None else config.build()
-    with open(records_path, "a", encoding="utf-8") as rec:
-        for conv, line in _score_stream(todo(), config, jobs, analyzer):
-            rec.write(line + "\n")
-            if result.scored % 64 == 0:
-                rec.flush()  # what an interruption loses, --resume scores again
-            result.scored += 1
-            result.chars += sum(len(t.text) for t in conv.turns)
-            if on_scored is not None:
-                on_scored(conv)
+    rows = _Rows(analyzer, redact)
+    # scores.* and findings.* in csv/jsonl are written as results arrive (no pass afterwards)
+    streamed = [f for f in formats if f in ("csv", "jsonl")]
+    sinks = [(_Sink(out / f"scores.{f}", _score_columns(analyzer.policy)),
+              _Sink(out / f"findings.{f}", FINDING_OUT_COLUMNS)) for f in streamed]
 
-    for sc in _read_raw_scores(records_path):
-        result.scores.append(float(sc["score"]))
-        result.grades[sc["grade"]] += 1
-        result.vetoed += bool(sc["vetoed"])
-        for r in sc["rule_results"]:
+    def emit(srow: dict[str, Any], frows: list[dict[str, Any]]) -> None:
+        for score_sink, finding_sink in sinks:
+            score_sink.write(srow)
+            for fr in frows:
+                finding_sink.write(fr)
+
+    try:
+        if sinks and done:  # rows of the conversations an earlier run scored
+            for conv, sc in _read_records(records_path):
+                emit(*rows.make(conv, sc))
+        with open(records_path, "a", encoding="utf-8") as rec:
+            for conv, (line, srow, frows) in _score_stream(todo(), config, jobs, analyzer,
+                                                           rows):
+                rec.write(line + "\n")
+                if result.scored % 64 == 0:
+                    rec.flush()  # what an interruption loses, --resume scores again
+                emit(srow, frows)
+                result.scored += 1
+                result.chars += sum(len(t.text) for t in conv.turns)
+                if on_scored is not None:
+                    on_scored(conv)
+    except BaseException:
+        for pair in sinks:
+            for sink in pair:
+                sink.abort()
+        raise
+    for pair in sinks:
+        for sink in pair:
+            result.outputs.append(sink.commit())
+
+    for raw in _read_raw_scores(records_path):
+        result.scores.append(float(raw["score"]))
+        result.grades[raw["grade"]] += 1
+        result.vetoed += bool(raw["vetoed"])
+        for r in raw["rule_results"]:
             if r["passed"] is False:
                 result.violations[r["rule_id"]] += 1
-        if fail_under is not None and sc["score"] < fail_under:
-            result.below.append(sc["id"])
+        if fail_under is not None and raw["score"] < fail_under:
+            result.below.append(raw["id"])
     result.errors = list(errors())
-    result.outputs = write_outputs(out, records_path, result, analyzer, formats, redact)
+    result.outputs += write_outputs(out, records_path, result, analyzer, formats, redact,
+                                    streamed=streamed)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -358,15 +444,15 @@ def _redactor(enabled: bool) -> Callable[[str], str]:
 
 
 def write_outputs(out: Path, records_path: Path, result: BatchResult, analyzer: Any,
-                  formats: Sequence[str], redact: bool) -> list[Path]:
+                  formats: Sequence[str], redact: bool, streamed: Sequence[str] = ()
+                  ) -> list[Path]:
+    """Write the outputs from the records file; ``streamed`` formats already have their
+    scores and findings tables (written while scoring) and only get the errors table."""
     written: list[Path] = []
     policy, lexicon = analyzer.policy, analyzer.lexicon
     rules_by_cat = _rules_by_category(policy)
     red = _redactor(redact)
-    rule_ids = list(policy.rule_ids)
-    score_cols = ["id", "score", "grade", "vetoed", "policy", "n_findings", "n_banned",
-                  "failed_rules", "deduction", "agent_id", "domain", "channel", "source",
-                  "format", *[f"rule_{r}" for r in rule_ids]]
+    score_cols = _score_columns(policy)
 
     def score_rows() -> Iterator[dict[str, Any]]:
         for _, s in _read_records(records_path):
@@ -383,9 +469,10 @@ def write_outputs(out: Path, records_path: Path, result: BatchResult, analyzer: 
 
     for fmt in formats:
         if fmt in ("csv", "jsonl", "parquet"):
-            written.append(_write_table(out / "scores", fmt, score_cols, score_rows))
-            written.append(_write_table(out / "findings", fmt, FINDING_OUT_COLUMNS,
-                                        finding_rows))
+            if fmt not in streamed:
+                written.append(_write_table(out / "scores", fmt, score_cols, score_rows))
+                written.append(_write_table(out / "findings", fmt, FINDING_OUT_COLUMNS,
+                                            finding_rows))
             written.append(_write_table(out / "errors", fmt, ERROR_COLUMNS, error_rows))
     if "xlsx" in formats:
         from .reports.excel import RowTable, write_xlsx_report

@@ -189,7 +189,8 @@ def score(
     n_jobs = jobs if jobs > 0 else (os.cpu_count() or 1)
     config = BatchConfig(policy=_policy_ref(policy),
                          lexicons=tuple(str(p) for p in lexicon or []),
-                         default_lexicon=not no_default_lexicon, model=_model_ref(model))
+                         default_lexicon=not no_default_lexicon, model=_model_ref(model),
+                         redact=redact)
     progress = _Progress(len(files), quiet, reader)
     with progress:
         result = run_batch(conversations(), out, config=config, formats=formats, jobs=n_jobs,
