@@ -131,8 +131,11 @@ def test_split_is_about_20_percent_and_stratified(corpus: pd.DataFrame,
                                                    test_ids: list[str]) -> None:
     in_test = corpus["id"].isin(set(test_ids))
     assert 0.18 <= in_test.mean() <= 0.22, f"{in_test.mean():.1%} of rows in the test split"
+    # the split was made once, then extended file by file (make_split.py --extend), each
+    # file stratified on its own: every file may round each cell by up to one row
+    files = corpus["id"].str.split("-").str[0].nunique()
     for (label, dom), group in corpus.groupby(["label", "domain"]):
         n_test = int(in_test[group.index].sum())
         expected = 0.2 * len(group)
-        assert abs(n_test - expected) <= 1.5, (
+        assert abs(n_test - expected) <= 0.5 + 0.5 * files, (
             f"{label}/{dom}: {n_test} of {len(group)} in the test split (expected ~{expected:.0f})")
