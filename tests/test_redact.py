@@ -178,3 +178,12 @@ def test_spans_are_sorted_disjoint_and_masking_is_idempotent(parts: list[str], s
     assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
     once = redact(text)
     assert redact(once) == once
+
+
+def test_card_followed_by_another_number_group_is_masked() -> None:
+    """Found by the idempotence property: the first reading (card + trailing group) fails the
+    Luhn check, the card alone passes, and must be masked on the first pass."""
+    text = "6228 4800 1234 5671 6228 4800 1234 5671 9"
+    once = redact(text)
+    assert once == "6228 48** **** 5671 6228 48** **** 5671 9"
+    assert redact(once) == once

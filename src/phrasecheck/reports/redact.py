@@ -61,7 +61,8 @@ _ID_RE = re.compile(
 )
 _BANK_RE = re.compile(
     _NOT_DIGIT_BEFORE
-    + f"(?:{_D}{{4}}(?:{_SEP}{_D}{{4}}){{3}}(?:{_SEP}?{_D}{{1,3}})?|{_D}{{16,19}})"
+    + f"(?:(?P<core>{_D}{{4}}(?:{_SEP}{_D}{{4}}){{3}})(?P<tail>{_SEP}?{_D}{{1,3}})?"
+    + f"|{_D}{{16,19}})"
     + _NOT_DIGIT_AFTER
 )
 _MOBILE_RE = re.compile(
@@ -194,6 +195,10 @@ def _candidates(text: str) -> Iterable[tuple[int, int, str]]:
     for m in _BANK_RE.finditer(text):
         if 16 <= len(_digits(m.group())) <= 19 and luhn_valid(m.group()):
             yield m.start(), m.end(), "bank_card"
+        elif m.group("tail") and not m.group("tail")[0].isdigit() and luhn_valid(
+                m.group("core")):
+            # 6228 4800 1234 5671 9: a 16-digit card followed by another number group
+            yield m.start(), m.end("core"), "bank_card"
     for m in _MOBILE_RE.finditer(text):
         yield m.start(), m.end(), "mobile"
     for m in _LANDLINE_RE.finditer(text):
