@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import platform
 import shutil
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -37,3 +39,17 @@ def ensure_corpus(n: int) -> Path:
         write(generate(n), out)
         done.write_text(f"corpus.generate({n}), default seed\n", encoding="utf-8")
     return out
+
+
+def phrasecheck_cmd() -> list[str]:
+    exe = Path(sys.executable).with_name("phrasecheck")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "phrasecheck.cli"]
+
+
+def corpus_chars(src: Path) -> int:
+    """Characters of turn text in a corpus directory written by ``corpus.write``."""
+    chars = 0
+    for p in src.glob("*.jsonl"):
+        with open(p, encoding="utf-8") as fh:
+            chars += sum(len(t["text"]) for line in fh for t in json.loads(line)["turns"])
+    return chars

@@ -26,7 +26,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _common import ensure_corpus, machine  # noqa: E402
+from _common import corpus_chars, ensure_corpus, machine, phrasecheck_cmd  # noqa: E402
 
 DATA = HERE / ".data"
 TARGET = 0.20
@@ -40,11 +40,6 @@ wall = time.perf_counter() - t0
 print(json.dumps({"rc": proc.returncode, "wall": wall, "stderr": proc.stderr[-2000:],
                   "maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
 """
-
-
-def phrasecheck_cmd() -> list[str]:
-    exe = Path(sys.executable).with_name("phrasecheck")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "phrasecheck.cli"]
 
 
 def peak(src: Path, fmt: str, jobs: int) -> tuple[float, float]:
@@ -76,10 +71,7 @@ def main() -> None:
     sizes = [1, n, 10 * n]
     srcs = {k: ensure_corpus(k) for k in sizes}
     for k, src in srcs.items():
-        chars = 0
-        for p in src.glob("*.jsonl"):
-            with open(p, encoding="utf-8") as fh:
-                chars += sum(len(t["text"]) for line in fh for t in json.loads(line)["turns"])
+        chars = corpus_chars(src)
         print(f"input: {src.relative_to(HERE.parent)}: {k:,} conversations, {chars:,} chars")
     print(f"command: {' '.join(phrasecheck_cmd())} score DIR --jobs {args.jobs} --quiet "
           "--format F --out FRESH")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _common import ensure_corpus, machine  # noqa: E402
+from _common import corpus_chars, ensure_corpus, machine, phrasecheck_cmd  # noqa: E402
 
 DATA = HERE / ".data"
 TARGET = 1.7
@@ -40,11 +40,6 @@ def ensure_tiny() -> Path:
     with open(out / "one.jsonl", "w", encoding="utf-8") as fh:
         fh.write(json.dumps(generate(1)[0], ensure_ascii=False) + "\n")
     return out
-
-
-def phrasecheck_cmd() -> list[str]:
-    exe = Path(sys.executable).with_name("phrasecheck")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "phrasecheck.cli"]
 
 
 def run(src: Path, jobs: int, tag: str) -> tuple[float, float]:
@@ -78,10 +73,7 @@ def main() -> None:
     print(f"cores available to this process: {len(os.sched_getaffinity(0))}")
     src = ensure_corpus(n)
     tiny = ensure_tiny()
-    chars = 0
-    for p in src.glob("*.jsonl"):
-        with open(p, encoding="utf-8") as fh:
-            chars += sum(len(t["text"]) for line in fh for t in json.loads(line)["turns"])
+    chars = corpus_chars(src)
     print(f"input: {src.relative_to(HERE.parent)}: {n:,} conversations, {chars:,} characters")
     print(f"command: {' '.join(phrasecheck_cmd())} score DIR --jobs N --format jsonl --quiet "
           "--out FRESH")

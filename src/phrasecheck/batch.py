@@ -13,7 +13,6 @@ Each worker process builds its :class:`~phrasecheck.analyzer.Analyzer` once.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import statistics
@@ -514,10 +513,3 @@ def summary_dict(result: BatchResult, policy: Any) -> dict[str, Any]:
         **{f"grade {g}": n for g, n in sorted(result.grades.items())},
         **{f"violations of {r}": n for r, n in result.violations.most_common()},
     }
-
-
-def errors_text(errors: Sequence[ReadError]) -> str:
-    buf = io.StringIO()
-    for e in errors:
-        buf.write(f"{e}\n")
-    return buf.getvalue()

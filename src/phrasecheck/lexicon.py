@@ -140,9 +140,6 @@ class Lexicon:
     def basis(self, basis_id: str | None) -> Basis | None:
         return None if basis_id is None else self.bases.get(basis_id)
 
-    def surface_count(self) -> int:
-        return sum(len(e.forms) for e in self.entries)
-
 
 # --------------------------------------------------------------------------- locating files
 

@@ -47,7 +47,7 @@ points. Every rule should cite a ``basis`` id from the lexicon's bases.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.abc import Traversable
 from pathlib import Path
@@ -469,8 +469,3 @@ def _check_spec(rid: str, kind: str, spec: dict[str, Any], path: str, line: int 
                 continue
             _check_spec(f"{rid}.conditions[{i + 1}]", c["kind"],
                         {k: x for k, x in c.items() if k != "kind"}, path, line, issues)
-
-
-def policy_summary(policy: Policy) -> Sequence[tuple[str, str, str, str]]:
-    """``(id, kind, title, basis)`` rows, for listings."""
-    return [(r.id, r.kind, r.title, r.basis or "") for r in policy.rules]
