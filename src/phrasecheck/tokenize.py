@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any, Protocol, runtime_checkable
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 __all__ = ["JiebaTokenizer", "Tokenizer"]
 
@@ -110,6 +113,20 @@ class JiebaTokenizer:
             logger.setLevel(previous)
         return tk
 
+    def _fast_cut(self, text: str) -> list[str]:
+        try:
+            return list(self._fast.cut(text, False))
+        except UnicodeEncodeError:
+            # a lone surrogate cannot cross into Rust as UTF-8: cut a copy with U+FFFD in
+            # its place (one character for one, so lengths hold; jieba treats both as a
+            # lone symbol) and return the original's slices
+            words = self._fast.cut(_SURROGATE.sub("\ufffd", text), False)
+            out, pos = [], 0
+            for w in words:
+                out.append(text[pos:pos + len(w)])
+                pos += len(w)
+            return out
+
     @property
     def backend(self) -> str:
         return "rjieba" if self._fast is not None else "jieba"
@@ -117,7 +134,7 @@ class JiebaTokenizer:
     def tokenize(self, text: str) -> list[tuple[str, int, int]]:
         if self._fast is not None:
             out, pos = [], 0
-            for w in self._fast.cut(text, False):
+            for w in self._fast_cut(text):
                 out.append((w, pos, pos + len(w)))
                 pos += len(w)
             return out
@@ -125,14 +142,14 @@ class JiebaTokenizer:
 
     def lcut(self, text: str) -> list[str]:
         if self._fast is not None:
-            return list(self._fast.cut(text, False))
+            return self._fast_cut(text)
         return list(self._get().lcut(text, HMM=self._hmm))
 
     def _boundaries(self, text: str) -> frozenset[int]:
         """Offsets in ``text`` where a token starts or ends (cached per clause)."""
         cuts = {0, len(text)}
         pos = 0
-        words = self._fast.cut(text, False) if self._fast is not None else self._get().cut(
+        words = self._fast_cut(text) if self._fast is not None else self._get().cut(
             text, HMM=self._hmm)
         for word in words:
             pos += len(word)
