@@ -10,9 +10,12 @@ Input: JSONL files written by ``benchmarks/corpus.py`` (``generate(n)`` + ``writ
 Rows (characters of turn text per second; the ratio is against bare jieba):
   bare jieba      ``jieba.Tokenizer().lcut`` of every turn text: the baseline;
   read            ``list(read_conversations(DIR))``: open, detect encoding, parse, build;
-  score           ``Analyzer.score`` of every conversation (already read): normalise, match,
-                  classify agent turns, apply policy;
-  read+score      streaming ``for c in read_conversations(DIR): analyzer.score(c)``: what
+  score           ``Analyzer.score_many`` of every conversation (already read): normalise,
+                  match, classify agent turns (16 conversations' agent turns per model call),
+                  apply policy;
+  score, one by one  ``Analyzer.score`` of each conversation (the model called once per
+                  conversation), for comparison;
+  read+score      streaming ``analyzer.score_many(read_conversations(DIR))``: what
                   ``run_batch(jobs=1)`` does, without writing anything. Target (issue 7):
                   >= 2x bare jieba;
   run_batch       ``run_batch(read_conversations(DIR), OUT, formats=("jsonl",), jobs=1)``:
@@ -121,13 +124,17 @@ def main() -> None:
     def score() -> None:
         if timed is not None:
             timed.seconds = 0.0
-        for c in convs:
-            analyzer.score(c)
+        for _ in analyzer.score_many(convs):
+            pass
         classify_times.append(timed.seconds if timed is not None else 0.0)
 
-    def read_score() -> None:
-        for c in read_conversations(src):
+    def score_each() -> None:
+        for c in convs:
             analyzer.score(c)
+
+    def read_score() -> None:
+        for _ in analyzer.score_many(read_conversations(src)):
+            pass
 
     def normalise() -> None:
         for t in texts:
@@ -148,8 +155,8 @@ def main() -> None:
 
     rows: list[tuple[str, Callable[[], None]]] = [
         ("bare jieba", bare_jieba), ("read", read), ("score", score),
-        ("read+score", read_score), ("run_batch", batch), ("normalise", normalise),
-        ("match", match), ("build+warm", build),
+        ("score, one by one", score_each), ("read+score", read_score), ("run_batch", batch),
+        ("normalise", normalise), ("match", match), ("build+warm", build),
     ]
     times: dict[str, list[float]] = {name: [] for name, _ in rows}
     for r in range(args.repeat):
@@ -169,8 +176,8 @@ def main() -> None:
     print()
     print(f"{'':18} {'seconds':>9} {'chars/s':>13} {'vs bare jieba':>14}")
     med["run_batch - build"] = med["run_batch"] - med["build+warm"]
-    for name in ("bare jieba", "read", "score", "read+score", "run_batch",
-                 "run_batch - build"):
+    for name in ("bare jieba", "read", "score", "score, one by one", "read+score",
+                 "run_batch", "run_batch - build"):
         rate = chars / med[name]
         print(f"{name:18} {med[name]:9.3f} {rate:13,.0f} {rate / base:13.2f}x")
     print(f"(run_batch builds its own Analyzer, which loads jieba and the model on first use: "

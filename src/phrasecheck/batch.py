@@ -116,13 +116,19 @@ def _init_worker(config: BatchConfig) -> None:
     _WORKER_ROWS = _Rows(_WORKER_ANALYZER, config.redact)
 
 
-def _record(analyzer: Any, rows: _Rows, conv: Conversation) -> Record:
-    """Score one conversation: its line of the records file and its output rows.
+def _records(analyzer: Any, rows: _Rows, chunk: list[Conversation]) -> list[Record]:
+    """Score conversations (the model classifies their agent turns in one batch): for each,
+    its line of the records file and its output rows.
 
     Runs in the worker, so JSON encoding and row making are parallel too, and only plain
     strings and dicts travel back.
     """
-    sc = analyzer.score(conv)
+    return [_record(rows, conv, sc)
+            for conv, sc in zip(chunk, analyzer.score_many(chunk, batch=len(chunk)),
+                                strict=True)]
+
+
+def _record(rows: _Rows, conv: Conversation, sc: ConversationScore) -> Record:
     line = json.dumps({"c": conversation_to_dict(conv), "s": sc.to_dict()},
                       ensure_ascii=False, default=str)
     return (line, *rows.make(conv, sc))
@@ -130,7 +136,7 @@ def _record(analyzer: Any, rows: _Rows, conv: Conversation) -> Record:
 
 def _score_chunk(chunk: list[Conversation]) -> list[Record]:
     assert _WORKER_ROWS is not None
-    return [_record(_WORKER_ANALYZER, _WORKER_ROWS, c) for c in chunk]
+    return _records(_WORKER_ANALYZER, _WORKER_ROWS, chunk)
 
 
 def _chunks(items: Iterable[Conversation], size: int) -> Iterator[list[Conversation]]:
@@ -155,8 +161,8 @@ def _score_stream(conversations: Iterable[Conversation], config: BatchConfig, jo
     """
     global _WORKER_ANALYZER, _WORKER_ROWS
     if jobs <= 1:
-        for c in conversations:
-            yield c, _record(analyzer, rows, c)
+        for chunk in _chunks(conversations, chunk_size):
+            yield from zip(chunk, _records(analyzer, rows, chunk))
         return
     import multiprocessing
 

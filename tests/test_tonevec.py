@@ -1,0 +1,171 @@
+"""The numpy batch scorer of the reply-tone model (phrasecheck._tonevec) gives exactly what
+the per-reply Python path gives: the same probabilities to the bit, the same explanations.
+
+``ToneModel.predict`` takes the batch path from a few texts on; ``predict([text])`` takes
+the per-reply path, so comparing the two compares the implementations.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from phrasecheck import Analyzer, read_conversations
+from phrasecheck._tonevec import build
+from phrasecheck.classify import (
+    ToneModel,
+    default_model_path,
+    load_model,
+    load_replies,
+    train_model,
+)
+from phrasecheck.types import Conversation
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpora" / "replies"
+DEMO = ROOT / "corpora" / "demo"
+
+
+@pytest.fixture(scope="module")
+def shipped() -> ToneModel:
+    path = default_model_path()
+    if path is None:
+        pytest.skip("no bundled model")
+    return load_model(path)
+
+
+@pytest.fixture(scope="module")
+def replies() -> pd.DataFrame:
+    return load_replies(CORPUS)
+
+
+def one_by_one(model: ToneModel, texts: list[str], explain: int | None) -> list[Any]:
+    return [model.predict([t], explain=explain)[0] for t in texts]
+
+
+def assert_same(model: ToneModel, texts: list[str], explain: int | None = 5) -> None:
+    batch = model.predict(texts, explain=explain)
+    single = one_by_one(model, texts, explain)
+    for text, b, s in zip(texts, batch, single, strict=True):
+        assert b == s, f"{text!r}: batch {b} != one by one {s}"
+    assert model.predict_proba(texts) == [list(s.probabilities.values()) for s in single]
+
+
+def test_shipped_model_has_a_batch_scorer(shipped: ToneModel) -> None:
+    assert shipped._batch_scorer()
+
+
+def test_every_corpus_reply_scores_the_same_in_batches(shipped: ToneModel,
+                                                       replies: pd.DataFrame) -> None:
+    texts = replies["text"].tolist()
+    for start in range(0, len(texts), 97):
+        assert_same(shipped, texts[start:start + 97], explain=None)
+
+
+EDGE_TEXTS = [
+    "",                               # nothing
+    " ",                              # whitespace only (normalises to "")
+    "好",                              # one character: no bigrams
+    "好的",
+    "说了多少遍了说了多少遍了说了多少遍了",  # repeated n-grams: counts > 1 (sublinear tf)
+    "a_b 你_好 __ _",                  # "_" inside tokens and bigram names
+    "亲~😀😀 这个🙂要等等哦",            # outside the BMP
+    "你好\ud800吗",                     # a lone surrogate
+    "ＡＢＣ　１２３，全角",               # NFKC folding
+    "\t多个\n\n空白   在这里 ",
+    "qwxz ǂǂǂ ꙮꙮ",                     # nothing in the vocabulary
+    "您好，请出示一下身份证和户口本，谢谢。" * 40,  # long
+]
+
+
+@pytest.mark.parametrize("explain", [None, 0, 5, 50])
+def test_edge_texts_score_the_same_in_a_batch(shipped: ToneModel, explain: int | None) -> None:
+    assert_same(shipped, EDGE_TEXTS, explain=explain)
+    # and each edge text inside a batch of ordinary replies, at every position
+    filler = ["好的，马上给您办。", "你自己看公告", "回去等通知吧", "请稍等"]
+    for text in EDGE_TEXTS:
+        assert_same(shipped, [*filler[:2], text, *filler[2:]], explain=explain)
+
+
+def test_batches_of_every_size_agree(shipped: ToneModel, replies: pd.DataFrame) -> None:
+    texts = replies["text"].tolist()[:40]
+    whole = shipped.predict(texts, explain=5)
+    for size in (1, 2, 3, 4, 5, 13):
+        parts = [r for i in range(0, len(texts), size)
+                 for r in shipped.predict(texts[i:i + size], explain=5)]
+        assert parts == whole, size
+
+
+_CHARS = "您你好请问不知道说了多少遍回去等通知吧呢哦啊？?！!。，, _~a1身份证户口本办理窗口系统规定"
+ALPHABET = st.sampled_from([*_CHARS, "😀", "\u3000", "\n"])
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.text(ALPHABET, max_size=40), min_size=4, max_size=12))
+def test_property_batch_equals_one_by_one(shipped: ToneModel, texts: list[str]) -> None:
+    assert_same(shipped, texts, explain=5)
+
+
+@pytest.fixture(scope="module")
+def small_rows(replies: pd.DataFrame) -> pd.DataFrame:
+    parts = [replies[replies["label"] == lab].sample(n=90, random_state=1)
+             for lab in ("ok", "rude", "evasive")]
+    return pd.concat(parts).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("params", [
+    {"features": "char", "char_ngram_range": (2, 3), "calibration": "none"},
+    {"features": "word", "word_ngram_range": (2, 2), "calibration": "none"},
+    {"features": "char+word", "char_ngram_range": (1, 1), "word_ngram_range": (1, 1),
+     "calibration": "none", "sublinear_tf": False},
+    {"features": "char+word", "calibration": "sigmoid", "cv": 3},
+])
+def test_other_feature_settings_batch_the_same(params: dict[str, Any],
+                                               small_rows: pd.DataFrame,
+                                               replies: pd.DataFrame) -> None:
+    model = train_model(small_rows, seed=0, cv_metrics=False, **params)
+    assert model._batch_scorer()
+    assert_same(model, replies["text"].tolist()[-60:] + EDGE_TEXTS)
+
+
+def test_ranges_it_cannot_pack_use_the_per_reply_path(small_rows: pd.DataFrame) -> None:
+    model = train_model(small_rows, seed=0, cv_metrics=False, features="char",
+                        char_ngram_range=(1, 4), calibration="none")
+    assert build(model._blocks, model._intercept, str.split) is None
+    assert model._batch_scorer() is False
+    texts = small_rows["text"].tolist()[:10]
+    assert_same(model, texts)
+
+
+# ------------------------------------------------------------------- Analyzer.score_many
+
+
+@pytest.fixture(scope="module")
+def demo() -> list[Conversation]:
+    convs = [c for c in read_conversations(DEMO) if isinstance(c, Conversation)]
+    assert len(convs) > 50
+    return convs
+
+
+@pytest.mark.parametrize("batch", [1, 3, 16, 1000])
+def test_score_many_equals_score_one_by_one(demo: list[Conversation], batch: int) -> None:
+    analyzer = Analyzer()
+    expected = [analyzer.score(c) for c in demo]
+    assert list(analyzer.score_many(demo, batch=batch)) == expected
+
+
+def test_score_many_is_lazy_and_checks_its_input(demo: list[Conversation]) -> None:
+    analyzer = Analyzer()
+    it = analyzer.score_many(iter(demo), batch=4)
+    first = next(it)
+    assert first == analyzer.score(demo[0])
+    with pytest.raises(TypeError, match="expected a Conversation, got str"):
+        list(analyzer.score_many(["not a conversation"]))
+    with pytest.raises(ValueError, match="batch=0"):
+        list(analyzer.score_many(demo, batch=0))
