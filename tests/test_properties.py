@@ -15,7 +15,8 @@ texts = st.one_of(
     st.lists(st.one_of(st.sampled_from(PIECES), st.text(max_size=3)), max_size=30).map("".join),
 )
 NORMALIZERS = [Normalizer(), Normalizer(fold_repeats=True),
-               Normalizer(to_simplified=False, strip_noise=False)]
+               Normalizer(to_simplified=False, strip_noise=False),
+               Normalizer(fold_width=False, to_simplified=False)]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -30,6 +30,7 @@ import threading
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, ClassVar
 
 __all__ = ["NormalizedText", "Normalizer"]
@@ -194,16 +195,18 @@ class Normalizer:
         table = (_FoldTable.get(self.fold_width, self.fold_case)
                  if self.fold_width or self.fold_case else None)
         moved = False
-        if table is not None:
+        starts: list[int] | None = None  # None: character i of out is character i of text
+        if table is None:
+            out = text
+        elif table.odd.search(text) is None:
+            # every character folds to exactly one (the common case): str.translate, in C
+            out = text.translate(table.one_to_one)
+        else:  # a character expands, vanishes or lies beyond the BMP: one by one
             pieces = [table.fold_cached(ch) for ch in text]
             out = "".join(pieces)
             if len(out) != len(text):
                 moved = True
                 starts = [i for i, p in enumerate(pieces) for _ in p]
-        else:
-            out = text
-        if not moved:
-            starts = list(range(len(text)))
         if self.to_simplified and not _is_gb2312(out):
             t2s = _T2S.get()
             if not t2s.traditional.isdisjoint(out):
@@ -212,13 +215,15 @@ class Normalizer:
             cuts = [m.span() for m in _ZERO_WIDTH_RE.finditer(out)]
             cuts += [m.span() for m in _NOISE_BETWEEN_CJK_RE.finditer(out)]
             if cuts:
-                drop = {i for a, b in cuts for i in range(a, b)}
-                out = "".join(ch for i, ch in enumerate(out) if i not in drop)
-                starts = [x for i, x in enumerate(starts) if i not in drop]
+                keep = _complement(cuts, len(out))
+                out = "".join(out[a:b] for a, b in keep)
+                starts = (list(chain.from_iterable(range(a, b) for a, b in keep))
+                          if starts is None else
+                          list(chain.from_iterable(starts[a:b] for a, b in keep)))
                 moved = True
         if self.fold_repeats:
             np = _tables()[0]
-            arr = np.array(starts, dtype=np.int64)
+            arr = np.array(range(len(out)) if starts is None else starts, dtype=np.int64)
             folded, s2, e2 = _fold_repeats(out, arr, arr + 1)
             if folded != out:
                 return NormalizedText(text, folded, s2, e2)
@@ -262,6 +267,18 @@ class Normalizer:
         return not (self.to_simplified and not _is_gb2312(text))
 
 
+def _complement(cuts: list[tuple[int, int]], n: int) -> list[tuple[int, int]]:
+    """The spans of ``range(n)`` outside every (possibly overlapping) span in ``cuts``."""
+    keep, at = [], 0
+    for a, b in sorted(cuts):
+        if a > at:
+            keep.append((at, a))
+        at = max(at, b)
+    if at < n:
+        keep.append((at, n))
+    return keep
+
+
 def _is_gb2312(text: str) -> bool:
     try:
         text.encode("gb2312")
@@ -299,6 +316,7 @@ class _FoldTable:
         self.lengths = np.ones(0x10000, dtype=np.int64)
         self.expand: dict[int, Any] = {}
         self.changed: dict[str, str] = {}
+        odd: list[str] = []  # characters that do not fold to exactly one character
         for c in range(0x10000):
             if 0xD800 <= c < 0xE000:
                 continue
@@ -310,8 +328,14 @@ class _FoldTable:
             if len(folded) == 1:
                 self.lut[c] = ord(folded)
             else:
+                odd.append(ch)
                 self.lengths[c] = len(folded)
                 self.expand[c] = _codepoints(folded)
+        # the short path's fast case: a str.translate table of the one-to-one folds, and a
+        # pattern finding the characters it cannot handle (odd folds, anything beyond the BMP)
+        self.one_to_one = {ord(ch): f for ch, f in self.changed.items() if len(f) == 1}
+        self.odd = re.compile("[" + "".join(re.escape(ch) for ch in odd)
+                              + "\U00010000-\U0010FFFF]")
 
     @classmethod
     def get(cls, width: bool, case: bool) -> _FoldTable:
