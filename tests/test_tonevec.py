@@ -169,3 +169,13 @@ def test_score_many_is_lazy_and_checks_its_input(demo: list[Conversation]) -> No
         list(analyzer.score_many(["not a conversation"]))
     with pytest.raises(ValueError, match="batch=0"):
         list(analyzer.score_many(demo, batch=0))
+
+
+def test_keys_too_wide_to_pack_count_the_same(shipped: ToneModel, replies: pd.DataFrame,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from phrasecheck import _tonevec
+
+    texts = [*replies["text"].tolist()[:60], *EDGE_TEXTS]
+    expected = one_by_one(shipped, texts, 5)
+    monkeypatch.setattr(_tonevec, "_PACK_BITS", 0)  # force the np.unique path
+    assert shipped.predict(texts, explain=5) == expected

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -37,33 +36,69 @@ if TYPE_CHECKING:
     Floats = npt.NDArray[np.float64]
 
 _BITS = 21  # every code point (≤ U+10FFFF) fits in 21 bits; three fit in a uint64
+_NEWLINE, _SPACE = -3, -2  # token ids of the batch separator and of a space
 _MAX_CHAR_N = 3
 _MAX_WORD_N = 2
 
 
 class _Lookup:
-    """Sorted integer keys → feature ids."""
+    """Integer keys → feature ids: a two-table cuckoo hash probed for all queries at once.
+    A key lives in slot ``h1(key)`` of the first table or ``h2(key)`` of the second, so a
+    lookup is two vectorised gathers, whatever the query: no per-query binary search
+    (~15 dependent steps) and no probe loop."""
 
-    __slots__ = ("ids", "keys")
+    __slots__ = ("_ids", "_keys", "_mult", "_shift")
+
+    _EMPTY = (1 << 64) - 1  # never a key: character keys use 63 bits, word keys fewer
+    # odd multipliers for multiplicative hashing (the top bits of key * M mod 2^64); the
+    # next pair is tried if the keys cannot all be placed with this one
+    _MULTS = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
+              0xD6E8FEB86659FD93, 0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53)
 
     def __init__(self, pairs: dict[int, int]) -> None:
         import numpy as np
 
-        keys = np.fromiter(pairs.keys(), dtype=np.uint64, count=len(pairs))
-        ids = np.fromiter(pairs.values(), dtype=np.int64, count=len(pairs))
-        order = np.argsort(keys, kind="stable")
-        self.keys = keys[order]
-        self.ids = ids[order]
+        bits = max(4, (2 * len(pairs)).bit_length())  # each table at most half full
+        for attempt in range(len(self._MULTS) - 1):
+            mults = (self._MULTS[attempt], self._MULTS[attempt + 1])
+            tables = self._place(pairs, bits, mults)
+            if tables is not None:
+                break
+        else:  # pragma: no cover - six multiplier pairs failing is astronomically unlikely
+            raise RuntimeError("could not build the n-gram hash table")
+        keys, ids = tables
+        self._keys = np.array(keys, dtype=np.uint64)  # shape (2, size)
+        self._ids = np.array(ids, dtype=np.int64)
+        self._mult = tuple(np.uint64(m) for m in mults)
+        self._shift = np.uint64(64 - bits)
+
+    @classmethod
+    def _place(cls, pairs: dict[int, int], bits: int, mults: tuple[int, int]
+               ) -> tuple[list[list[int]], list[list[int]]] | None:
+        size, shift, full = 1 << bits, 64 - bits, (1 << 64) - 1
+        keys = [[cls._EMPTY] * size, [cls._EMPTY] * size]
+        ids = [[-1] * size, [-1] * size]
+        for key, fid in pairs.items():
+            t = 0
+            for _ in range(64):  # kick out residents until one lands in an empty slot
+                slot = ((key * mults[t]) & full) >> shift
+                key, keys[t][slot] = keys[t][slot], key
+                fid, ids[t][slot] = ids[t][slot], fid
+                if key == cls._EMPTY:
+                    break
+                t = 1 - t
+            else:
+                return None
+        return keys, ids
 
     def find(self, query: Any) -> Ints:
-        """Feature id of every query key, -1 where the model has none."""
+        """Feature id of every query key (uint64), -1 where the model has none."""
         import numpy as np
 
-        if not len(self.keys) or not len(query):
-            return np.full(len(query), -1, dtype=np.int64)
-        pos = np.searchsorted(self.keys, query)
-        pos[pos == len(self.keys)] = 0
-        return np.where(self.keys[pos] == query, self.ids[pos], -1)
+        s1 = (query * self._mult[0]) >> self._shift
+        s2 = (query * self._mult[1]) >> self._shift
+        return np.where(self._keys[0, s1] == query, self._ids[0, s1],
+                        np.where(self._keys[1, s2] == query, self._ids[1, s2], -1))
 
 
 def _char_key(term: str) -> int:
@@ -82,9 +117,9 @@ class _CharBlock:
         self.lookups = {n: _Lookup(d) for n, d in per_n.items()}
         self.lo, self.hi = lo, hi
 
-    def occurrences(self, norms: Sequence[str]) -> tuple[Ints, Ints]:
-        """(row, feature id) of every in-vocabulary n-gram, per row: n ascending, then
-        position, as the per-reply path lists them."""
+    def occurrences(self, norms: Sequence[str]) -> list[tuple[Ints, Ints]]:
+        """(row, feature id) of every in-vocabulary n-gram: one part per n, ascending,
+        each in text order (rows ascending), as the per-reply path lists them."""
         import numpy as np
 
         joined = "".join(norms)
@@ -92,7 +127,7 @@ class _CharBlock:
                             dtype=np.uint32).astype(np.uint64)
         lens = np.fromiter(map(len, norms), dtype=np.int64, count=len(norms))
         row = np.repeat(np.arange(len(norms), dtype=np.int64), lens)
-        rows, feats = [], []
+        parts = []
         for n in range(self.lo, self.hi + 1):
             m = len(cps) - n + 1
             if m <= 0:
@@ -105,12 +140,8 @@ class _CharBlock:
             r, k = row[:m][same], key[same]
             f = self.lookups[n].find(k)
             hit = f >= 0
-            rows.append(r[hit])
-            feats.append(f[hit])
-        if not rows:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, empty
-        return np.concatenate(rows), np.concatenate(feats)
+            parts.append((r[hit], f[hit]))
+        return parts
 
 
 class _WordBlock:
@@ -143,39 +174,69 @@ class _WordBlock:
         for w, f in unigrams.items():
             self.unigram_feature[w] = f
         self.bigrams = _Lookup(bigrams)
-        self.ids = ids
+        # token → word id: words of up to three characters by packed code points, like the
+        # character n-grams (one vectorised lookup per length), longer ones by dict
+        self._short_ids = {n: _Lookup({_char_key(w): i for w, i in ids.items() if len(w) == n})
+                           for n in range(1, _MAX_CHAR_N + 1)}
+        self._long_ids = {w: i for w, i in ids.items() if len(w) > _MAX_CHAR_N}
         self.lo, self.hi = lo, hi
         self.tokenize = tokenize
 
-    def occurrences(self, norms: Sequence[str]) -> tuple[Ints, Ints]:
+    def occurrences(self, norms: Sequence[str]) -> list[tuple[Ints, Ints]]:
+        """(row, feature id) of every in-vocabulary word n-gram: unigrams, then bigrams,
+        each in text order."""
         import numpy as np
 
-        words: list[str] = []
-        lens = []
-        tokenize = self.tokenize
-        for t in norms:
-            ws = [w for w in tokenize(t) if not w.isspace()]
-            words += ws
-            lens.append(len(ws))
-        wids = np.array(list(map(self.ids.get, words, repeat(-1))), dtype=np.int64)
-        row = np.repeat(np.arange(len(norms), dtype=np.int64), lens)
-        rows, feats = [], []
+        # one tokenizer call for the batch: a normalised text has no "\n", and jieba never
+        # joins across one, so the tokens are each text's own with "\n" between them;
+        # whitespace tokens (" ", after normalisation) are dropped, as the per-reply path does
+        joined = "\n".join(norms)
+        tokens = self.tokenize(joined)
+        wids = self._word_ids(joined, tokens)
+        row = np.cumsum(wids == _NEWLINE)
+        keep = wids > _SPACE
+        wids, row = wids[keep], row[keep]
+        parts = []
         if self.lo <= 1:
             f = self.unigram_feature[wids]  # -1 (unknown word) indexes the -1 sentinel
             hit = f >= 0
-            rows.append(row[hit])
-            feats.append(f[hit])
+            parts.append((row[hit], f[hit]))
         if self.hi >= 2 and len(wids) > 1:
             a, b = wids[:-1], wids[1:]
             ok = (row[:-1] == row[1:]) & (a >= 0) & (b >= 0)
             f = self.bigrams.find((a[ok] * self.n_words + b[ok]).astype(np.uint64))
             hit = f >= 0
-            rows.append(row[:-1][ok][hit])
-            feats.append(f[hit])
-        if not rows:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, empty
-        return np.concatenate(rows), np.concatenate(feats)
+            parts.append((row[:-1][ok][hit], f[hit]))
+        return parts
+
+    def _word_ids(self, joined: str, tokens: list[str]) -> Ints:
+        """The id of every token (-1 unknown, _NEWLINE, _SPACE); tokens partition joined."""
+        import numpy as np
+
+        lens = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+        cps = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"),
+                            dtype=np.uint32).astype(np.uint64)
+        if int(lens.sum()) != len(cps) or not lens.all():
+            raise AssertionError("the tokenizer's tokens do not partition the text")
+        start = np.cumsum(lens) - lens
+        wids = np.full(len(tokens), -1, dtype=np.int64)
+        for n, lookup in self._short_ids.items():
+            at = np.flatnonzero(lens == n)
+            if not len(at):
+                continue
+            key = cps[start[at]]
+            for j in range(1, n):
+                key = (key << np.uint64(_BITS)) | cps[start[at] + j]
+            wids[at] = lookup.find(key)
+        long = np.flatnonzero(lens > _MAX_CHAR_N).tolist()
+        if long:
+            get = self._long_ids.get
+            wids[long] = [get(tokens[i], -1) for i in long]
+        single = lens == 1
+        first = cps[start]
+        wids[single & (first == ord("\n"))] = _NEWLINE
+        wids[single & (first == ord(" "))] = _SPACE
+        return wids
 
 
 class Batch:
@@ -188,32 +249,50 @@ class Batch:
         self.scores = scores
         self._bounds, self._feat, self._x, self._scorer = bounds, feat, x, scorer
 
-    def explain(self, i: int, k: int, top: int) -> tuple[tuple[str, float], ...]:
-        """What ``ToneModel._explain`` gives for row ``i`` and class ``k``, to the bit: each
-        feature's contribution ``x_f * (coef_fk - mean_f)``, summed per displayed name (a
-        word bigram shows joined, so ``a_b`` and the characters ``ab`` are one name) in
-        first-occurrence order, the positive ones ranked by (-contribution, name), and a
-        name inside an already chosen one skipped."""
+    def explain(self, wanted: Sequence[tuple[int, int, int]]
+                ) -> list[tuple[tuple[str, float], ...]]:
+        """For each ``(row, class k, top)``: what ``ToneModel._explain`` gives, to the bit.
+        Each feature contributes ``x_f * (coef_fk - mean_f)``; contributions are summed per
+        displayed name (a word bigram shows joined, so ``a_b`` and the characters ``ab`` are
+        one name) in order of occurrence; the positive ones are ranked by (-contribution,
+        name); a name inside an already chosen one is skipped. All rows at once in numpy,
+        then a short walk down each row's ranking."""
         import numpy as np
 
+        if not wanted:
+            return []
         sc = self._scorer
-        a, b = self._bounds[i], self._bounds[i + 1]
-        feat = self._feat[a:b]
-        contrib = self._x[a:b] * (sc.coef[feat, k] - sc.coef_mean[feat])
-        names, inverse = np.unique(sc.name_id[feat], return_inverse=True)
+        bounds = self._bounds
+        starts = np.array([bounds[r] for r, _, _ in wanted], dtype=np.int64)
+        lens = np.array([bounds[r + 1] - bounds[r] for r, _, _ in wanted], dtype=np.int64)
+        which = np.repeat(np.arange(len(wanted), dtype=np.int64), lens)
+        idx = np.arange(int(lens.sum()), dtype=np.int64) - np.repeat(
+            np.cumsum(lens) - lens - starts, lens)
+        feat = self._feat[idx]
+        k = np.array([kk for _, kk, _ in wanted], dtype=np.int64)[which]
+        contrib = self._x[idx] * (sc.coef[feat, k] - sc.coef_mean[feat])
+        n_names = len(sc.names)
+        keys, inverse = np.unique(which * n_names + sc.name_id[feat], return_inverse=True)
         total = np.bincount(inverse, weights=contrib)  # adds in order from 0.0, as a dict
-        keep = (total > 0) & sc.name_shown[names]
-        names, total = names[keep], total[keep]
-        order = np.lexsort((sc.name_rank[names], -total))
-        chosen: list[tuple[str, float]] = []
-        for j in order.tolist():
-            name = sc.names[names[j]]
-            if any(name in g for g, _ in chosen):
-                continue
-            chosen.append((name, round(float(total[j]), 6)))
-            if len(chosen) == top:
-                break
-        return tuple(chosen)
+        owner, name = np.divmod(keys, n_names)
+        keep = (total > 0) & sc.name_shown[name]
+        owner, name, total = owner[keep], name[keep], total[keep]
+        order = np.lexsort((sc.name_rank[name], -total, owner))
+        owner, name, total = owner[order], name[order], total[order]
+        cuts = np.searchsorted(owner, np.arange(len(wanted) + 1)).tolist()
+        names_l, totals_l = name.tolist(), total.tolist()
+        out = []
+        for j, (_, _, top) in enumerate(wanted):
+            chosen: list[tuple[str, float]] = []
+            for pos in range(cuts[j], cuts[j + 1]):
+                nm = sc.names[names_l[pos]]
+                if any(nm in g for g, _ in chosen):
+                    continue
+                chosen.append((nm, round(totals_l[pos], 6)))
+                if len(chosen) == top:
+                    break
+            out.append(tuple(chosen))
+        return out
 
 
 class BatchScorer:
@@ -272,18 +351,9 @@ class BatchScorer:
         if not n:
             empty = np.zeros(0, dtype=np.int64)
             return Batch([], [0], empty, np.zeros(0), self)
-        parts = [blk.occurrences(norms) for blk in self._blocks]
-        row = np.concatenate([p[0] for p in parts])
-        feat = np.concatenate([p[1] for p in parts])
-        # per row: character block, then word block, each in its own order (stable sort)
-        order = np.argsort(row, kind="stable")
-        row, feat = row[order], feat[order]
-        # count each (row, feature); keep first-occurrence order, as Counter does
-        key = row * self._n_features + feat
-        _, first, counts = np.unique(key, return_index=True, return_counts=True)
-        keep = np.sort(first)
-        counts = counts[np.argsort(first)]
-        row, feat = row[keep], feat[keep]
+        parts = [p for blk in self._blocks for p in blk.occurrences(norms)]
+        row, feat = _row_major(parts, n)
+        row, feat, counts = _count(row, feat, n, self._n_features)
         block = self._block_of[feat]
         tf = counts.astype(np.float64)
         if any(self._sublinear):
@@ -309,8 +379,56 @@ class BatchScorer:
             # same order, as the per-reply loop
             w = np.concatenate([np.full(n, self._intercept[c]), x * self.coef[feat, c]])
             out[:, c] = np.bincount(rows_first, weights=w, minlength=n)
-        bounds = np.searchsorted(row, np.arange(n + 1)).tolist()
+        bounds = [0, *np.cumsum(np.bincount(row, minlength=n)).tolist()]
         return Batch(out.tolist(), bounds, feat, x, self)
+
+
+def _row_major(parts: Sequence[tuple[Ints, Ints]], n: int) -> tuple[Ints, Ints]:
+    """Interleave parts, each ordered by row, into one array ordered by row: row 0's
+    elements of part 0, then of part 1, …, then row 1's. A scatter, no sort."""
+    import numpy as np
+
+    per_part = [np.bincount(r, minlength=n) for r, _ in parts]
+    per_row = np.sum(per_part, axis=0) if parts else np.zeros(n, dtype=np.int64)
+    at = np.cumsum(per_row) - per_row  # where each row's next element goes
+    feat = np.empty(int(per_row.sum()), dtype=np.int64)
+    for (r, f), c in zip(parts, per_part, strict=True):
+        start = np.cumsum(c) - c  # where each row begins within this part
+        feat[at[r] + np.arange(len(r)) - start[r]] = f
+        at += c
+    return np.repeat(np.arange(n, dtype=np.int64), per_row), feat
+
+
+_PACK_BITS = 63  # bits of an int64 key that _count may use (a test lowers it)
+
+
+def _count(row: Ints, feat: Ints, n_rows: int, n_features: int
+           ) -> tuple[Ints, Ints, Ints]:
+    """Each distinct (row, feature) once, at its first occurrence, in input order (as
+    ``collections.Counter`` keeps them), with its count.
+
+    Key and position are packed into one integer and sorted by value (numpy's fast path:
+    several times faster than the stable argsort ``np.unique`` needs); keys too wide to
+    pack go through ``np.unique``."""
+    import numpy as np
+
+    m = len(row)
+    key = row * n_features + feat
+    pos_bits = max(1, m.bit_length())
+    if max(1, n_rows * n_features).bit_length() + pos_bits <= _PACK_BITS:
+        packed = (key << pos_bits) | np.arange(m, dtype=np.int64)
+        packed.sort()
+        grouped = packed >> pos_bits
+        starts = np.flatnonzero(np.concatenate([[m > 0], grouped[1:] != grouped[:-1]]))
+        first = packed[starts] & ((1 << pos_bits) - 1)
+        counts = np.diff(np.append(starts, m))
+    else:
+        _, first, counts = np.unique(key, return_index=True, return_counts=True)
+    keep = np.zeros(m, dtype=bool)
+    keep[first] = True
+    count = np.zeros(m, dtype=np.int64)
+    count[first] = counts
+    return row[keep], feat[keep], count[keep]
 
 
 def build(blocks: Sequence[Any], intercept: Sequence[float],

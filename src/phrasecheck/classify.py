@@ -74,8 +74,8 @@ _CALIBRATIONS = ("none", "sigmoid", "temperature")
 _BATCH_MIN = 4
 # the features of one reply, in order: (term, x_f, per-class coefficients)
 _Present = list[tuple[str, float, tuple[float, ...]]]
-# explain(i, k, top): the top features pushing text i towards class k
-_Explainer = Callable[[int, int, int], tuple[tuple[str, float], ...]]
+# explain([(i, k, top), ...]): for each, the top features pushing text i towards class k
+_Explainer = Callable[[Sequence[tuple[int, int, int]]], list[tuple[tuple[str, float], ...]]]
 
 
 # ------------------------------------------------------------------------------ corpus
@@ -622,7 +622,8 @@ class ToneModel:
         return self._batch
 
     def _many_scores(self, texts: Sequence[str]) -> tuple[list[list[float]], _Explainer]:
-        """Decision values of many texts, and ``explain(i, k, top)`` for text ``i``.
+        """Decision values of many texts, and ``explain([(i, k, top), ...])`` giving the
+        explanations of texts ``i`` towards classes ``k``.
         numpy scores the batch at once when there are enough texts to pay for it, with the
         same floats, bit for bit, as :meth:`_scores`, and the same explanations."""
         if len(texts) >= _BATCH_MIN:
@@ -631,7 +632,8 @@ class ToneModel:
                 batch = scorer.score([normalize_reply(t) for t in texts])
                 return batch.scores, batch.explain
         return ([self._scores(t)[0] for t in texts],
-                lambda i, k, top: self._explain(k, self._scores(texts[i])[1], top))
+                lambda wanted: [self._explain(k, self._scores(texts[i])[1], top)
+                                for i, k, top in wanted])
 
     def predict_proba(self, texts: Iterable[str]) -> list[list[float]]:
         """Probabilities per text, in the order of :attr:`classes`."""
@@ -647,21 +649,21 @@ class ToneModel:
         By default (``explain=None``) only flagged replies (label other than ``ok``) are
         explained, with 5 features: explaining costs about as much as predicting, and batch
         scoring classifies every agent turn. Pass a number to explain every reply."""
-        out = []
         classes = self.classes
         all_scores, explainer = self._many_scores(_texts(texts))
+        verdicts = []
+        wanted = []
         for i, scores in enumerate(all_scores):
             probs = self._calibrate(scores)
             k = max(range(self._n), key=probs.__getitem__)
-            label = classes[k]
-            top = (5 if label != "ok" else 0) if explain is None else explain
-            features: tuple[tuple[str, float], ...] = ()
+            top = (5 if classes[k] != "ok" else 0) if explain is None else explain
             if top:
-                features = explainer(i, k, top)
-            out.append(ToneResult(label=label,
-                                  probabilities=dict(zip(classes, probs, strict=True)),
-                                  features=features))
-        return out
+                wanted.append((i, k, top))
+            verdicts.append((k, probs))
+        features = dict(zip((i for i, _, _ in wanted), explainer(wanted), strict=True))
+        return [ToneResult(label=classes[k], probabilities=dict(zip(classes, probs, strict=True)),
+                           features=features.get(i, ()))
+                for i, (k, probs) in enumerate(verdicts)]
 
     def _explain(self, k: int, present: _Present,
                  top: int) -> tuple[tuple[str, float], ...]:
