@@ -147,6 +147,29 @@ def test_resume_skips_what_is_done(tmp_path: Path) -> None:
     assert {r["id"] for r in scored} == demo_ids() and len(scored) == len(demo_ids())
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_summary_counts_every_conversation_once_after_resume(tmp_path: Path,
+                                                             jobs: int) -> None:
+    from collections import Counter
+
+    from phrasecheck import Analyzer, read_conversations
+    from phrasecheck.batch import run_batch
+
+    convs = list(read_conversations(DEMO))
+    analyzer = Analyzer()
+    expected = [analyzer.score(c) for c in convs]
+    run_batch(convs[:20], tmp_path, formats=("jsonl",), jobs=jobs)
+    res = run_batch(convs, tmp_path, formats=("jsonl",), jobs=jobs, resume=True,
+                    fail_under=80)
+    assert (res.resumed, res.scored, res.total) == (20, len(convs) - 20, len(convs))
+    assert res.scores == [e.score for e in expected]
+    assert res.grades == Counter(e.grade for e in expected)
+    assert res.vetoed == sum(e.vetoed for e in expected)
+    assert res.violations == Counter(r.rule_id for e in expected for r in e.rule_results
+                                     if r.passed is False)
+    assert res.below == [e.id for e in expected if e.score < 80]
+
+
 def test_fail_under_exit_code(tmp_path: Path) -> None:
     assert run("score", str(DEMO), "--out", str(tmp_path), "--format", "csv", "--quiet",
                "--jobs", "1", "--fail-under", "101").exit_code == 1

@@ -93,7 +93,10 @@ class BatchResult:
 _WORKER_ANALYZER: Any = None
 _WORKER_ROWS: _Rows | None = None
 
-Record = tuple[str, dict[str, Any], list[dict[str, Any]]]
+# what the summary needs of one score: id, score, grade, vetoed, the failed rule ids
+Summary = tuple[str, float, str, bool, tuple[str, ...]]
+# one scored conversation: its records-file line, scores row, finding rows and summary
+Record = tuple[str, dict[str, Any], list[dict[str, Any]], Summary]
 
 
 class _Rows:
@@ -105,9 +108,11 @@ class _Rows:
         self.redact = _redactor(redact)
 
     def make(self, conv: Conversation, sc: ConversationScore
-             ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        return score_row(sc), list(_finding_rows(conv, sc, self.rules_by_cat, self.bases,
-                                                 self.redact))
+             ) -> tuple[dict[str, Any], list[dict[str, Any]], Summary]:
+        failed = tuple(r.rule_id for r in sc.rule_results if r.passed is False)
+        return (score_row(sc), list(_finding_rows(conv, sc, self.rules_by_cat, self.bases,
+                                                  self.redact)),
+                (sc.id, float(sc.score), sc.grade, bool(sc.vetoed), failed))
 
 
 def _init_worker(config: BatchConfig) -> None:
@@ -315,16 +320,6 @@ def _read_records(path: Path) -> Iterator[tuple[Conversation, ConversationScore]
             yield conversation_from_dict(rec["c"]), score_from_dict(rec["s"])
 
 
-def _read_raw_scores(path: Path) -> Iterator[dict[str, Any]]:
-    """The score dicts of the records file, without rebuilding dataclasses."""
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                yield json.loads(line)["s"]
-            except (json.JSONDecodeError, KeyError):
-                continue
-
-
 def _completed_ids(path: Path) -> set[str]:
     """Ids already scored in ``path``; a trailing partial line is cut off."""
     ids: set[str] = set()
@@ -394,23 +389,31 @@ def run_batch(
     sinks = [(_Sink(out / f"scores.{f}", _score_columns(analyzer.policy)),
               _Sink(out / f"findings.{f}", FINDING_OUT_COLUMNS)) for f in streamed]
 
-    def emit(srow: dict[str, Any], frows: list[dict[str, Any]]) -> None:
+    def emit(srow: dict[str, Any], frows: list[dict[str, Any]], summary: Summary) -> None:
         for score_sink, finding_sink in sinks:
             score_sink.write(srow)
             for fr in frows:
                 finding_sink.write(fr)
+        # the summary is kept as rows arrive: no second pass over the records file
+        cid, value, grade, vetoed, failed = summary
+        result.scores.append(value)
+        result.grades[grade] += 1
+        result.vetoed += vetoed
+        result.violations.update(failed)
+        if fail_under is not None and value < fail_under:
+            result.below.append(cid)
 
     try:
-        if sinks and done:  # rows of the conversations an earlier run scored
+        if done:  # rows and summary of the conversations an earlier run scored
             for conv, sc in _read_records(records_path):
                 emit(*rows.make(conv, sc))
         with open(records_path, "a", encoding="utf-8") as rec:
-            for conv, (line, srow, frows) in _score_stream(todo(), config, jobs, analyzer,
-                                                           rows):
+            for conv, (line, srow, frows, summary) in _score_stream(todo(), config, jobs,
+                                                                    analyzer, rows):
                 rec.write(line + "\n")
                 if result.scored % 64 == 0:
                     rec.flush()  # what an interruption loses, --resume scores again
-                emit(srow, frows)
+                emit(srow, frows, summary)
                 result.scored += 1
                 result.chars += sum(len(t.text) for t in conv.turns)
                 if on_scored is not None:
@@ -424,15 +427,6 @@ def run_batch(
         for sink in pair:
             result.outputs.append(sink.commit())
 
-    for raw in _read_raw_scores(records_path):
-        result.scores.append(float(raw["score"]))
-        result.grades[raw["grade"]] += 1
-        result.vetoed += bool(raw["vetoed"])
-        for r in raw["rule_results"]:
-            if r["passed"] is False:
-                result.violations[r["rule_id"]] += 1
-        if fail_under is not None and raw["score"] < fail_under:
-            result.below.append(raw["id"])
     result.errors = list(errors())
     result.outputs += write_outputs(out, records_path, result, analyzer, formats, redact,
                                     streamed=streamed)
