@@ -114,6 +114,10 @@ def parse_time(value: Any) -> TimeValue:
 
     Raises ValueError for something that is not a time.
     """
+    if value is None:
+        return None
+    if type(value) is float and math.isfinite(value):  # the usual cases, first
+        return value
     value = py(value)
     if missing(value) or (isinstance(value, str) and not value.strip()):
         return None
@@ -262,6 +266,8 @@ Result = Conversation | ReadError
 
 
 def _text_value(value: Any) -> str | None:
+    if type(value) is str:  # the usual case, first
+        return value.strip() or None
     value = py(value)
     if missing(value) or isinstance(value, bool):
         return None
@@ -288,6 +294,8 @@ class Records:
         n = opts.name
         self.known = {n(k) for k in ("conversation_id", "role", "text", "ts", "start", "end",
                                      "speaker", "turn")}
+        # the input's name of every field, looked up once (the per-turn path is hot)
+        self.names = {k: n(k) for k in FIELD_NAMES}
 
     def _flush(self) -> Iterator[Result]:
         if self.current is not None:
@@ -297,14 +305,14 @@ class Records:
 
     def _times(self, rec: Mapping[str, Any], line: int | None, cid: str | None,
                ) -> tuple[TimeValue, TimeValue, list[ReadError]]:
-        n = self.opts.name
+        names = self.names
         errors: list[ReadError] = []
         out: list[TimeValue] = []
         for key, fallback in (("start", "ts"), ("end", None)):
-            name = n(key)
+            name = names[key]
             value = rec.get(name)
             if (value is None or value == "") and fallback is not None:
-                name = n(fallback)
+                name = names[fallback]
                 value = rec.get(name)
             try:
                 out.append(parse_time(value))
@@ -316,17 +324,17 @@ class Records:
 
     def turn(self, rec: Mapping[str, Any], line: int | None, cid: str | None,
              what: str = "message") -> tuple[RawTurn | None, list[ReadError]]:
-        n = self.opts.name
-        text = _text_value(rec.get(n("text")))
+        names = self.names
+        text = _text_value(rec.get(names["text"]))
         if text is None:
-            return None, [ReadError(self.path, line, f"{what} without {n('text')!r}", cid)]
-        role, speaker = role_and_speaker(self.opts, _text_value(rec.get(n("role"))),
-                                         _text_value(rec.get(n("speaker"))))
+            return None, [ReadError(self.path, line, f"{what} without {names['text']!r}", cid)]
+        role, speaker = role_and_speaker(self.opts, _text_value(rec.get(names["role"])),
+                                         _text_value(rec.get(names["speaker"])))
         if role == "unknown" and speaker is None:
-            return None, [ReadError(self.path, line,
-                                    f"{what} without {n('role')!r} or {n('speaker')!r}", cid)]
+            return None, [ReadError(self.path, line, f"{what} without {names['role']!r} or "
+                                    f"{names['speaker']!r}", cid)]
         start, end, errors = self._times(rec, line, cid)
-        order = rec.get(n("turn"))
+        order = rec.get(names["turn"])
         try:
             order_f = None if order is None or order == "" else float(order)
         except (TypeError, ValueError):
