@@ -414,3 +414,20 @@ def test_every_default_banned_finding_carries_a_suggestion(
                     without.append(f"{f.code} “{f.text}” in {text!r}")
     assert not without, "banned findings without a suggestion:\n" + "\n".join(without[:20])
     assert found_codes, "no banned phrase was found at all"
+
+
+def test_test_rule_traces_what_the_rule_looked_at() -> None:
+    """Untraced scoring skips building the trace; test_rule still gets every step."""
+    from phrasecheck import Conversation, Turn
+
+    conv = Conversation(id="t", turns=(
+        Turn(index=0, role="agent", text="请问办什么业务"),
+        Turn(index=1, role="customer", text="你们太慢了，我要投诉"),
+        Turn(index=2, role="agent", text="您好，不知道"),
+    ))
+    analyzer = Analyzer(model=None)
+    greeting = str(analyzer.test_rule("greeting", conv))
+    assert "looked for greeting" in greeting and "turns [0, 2]" in greeting
+    assert "found “您好” (GRT-001) in turn 2" in greeting
+    banned = str(analyzer.test_rule("banned_phrases", conv))
+    assert "FAIL" in banned and "“不知道”" in banned

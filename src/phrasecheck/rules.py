@@ -42,10 +42,21 @@ class Facts:
     tone: ToneFn | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
     classifier_findings: list[Finding] = field(default_factory=list)
+    # positions of the turns of each role ("any" = all), computed once per role: every rule
+    # asks for them
+    _by_role: dict[str, list[int]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def turns(self) -> Sequence[Any]:
         return self.conversation.turns
+
+    def positions(self, role: str) -> list[int]:
+        """Positions (in ``turns``) of the turns of ``role``, or of all turns for "any"."""
+        got = self._by_role.get(role)
+        if got is None:
+            got = self._by_role[role] = [i for i, t in enumerate(self.turns)
+                                         if role == "any" or t.role == role]
+        return got
 
 
 @dataclass
@@ -75,13 +86,8 @@ def _ev(e: Evidence) -> str:
     return e.note
 
 
-def _role_ok(turn_role: str, wanted: str | None, default: str) -> bool:
-    want = wanted or default
-    return want == "any" or turn_role == want
-
-
 def _positions(facts: Facts, role: str | None, default: str = "agent") -> list[int]:
-    return [i for i, t in enumerate(facts.turns) if _role_ok(t.role, role, default)]
+    return facts.positions(role or default)
 
 
 def _hits(facts: Facts, positions: Sequence[int], categories: Sequence[str]) -> list[Finding]:
@@ -135,8 +141,18 @@ def evaluate(policy: Policy, facts: Facts) -> list[RuleResult]:
     return [evaluate_rule(rule, facts) for rule in policy.rules]
 
 
+class _Untraced(list[str]):
+    """The steps of a rule nobody asked to trace: appended to, never kept."""
+
+    def append(self, item: str) -> None:
+        pass
+
+
+_UNTRACED = _Untraced()
+
+
 def evaluate_rule(rule: Rule, facts: Facts, trace: list[str] | None = None) -> RuleResult:
-    steps: list[str] = [] if trace is None else trace
+    steps: list[str] = _UNTRACED if trace is None else trace
     passed, evidence, occurrences, message = _run(rule.kind, rule.spec, facts, steps, rule)
     deduction = 0.0
     if passed is False:
@@ -180,8 +196,9 @@ def _require(spec: Mapping[str, Any], facts: Facts, steps: list[str]) -> Outcome
     if not positions:
         steps.append(f"no {role} turns: rule does not apply")
         return None, [], [], f"no {role} turns to check"
-    steps.append(f"looked for {'/'.join(cats)} in {role} turns "
-                 f"{[facts.turns[p].index for p in positions]} ({where})")
+    if steps is not _UNTRACED:  # listing the turns costs more than the check itself
+        steps.append(f"looked for {'/'.join(cats)} in {role} turns "
+                     f"{[facts.turns[p].index for p in positions]} ({where})")
     hits = _hits(facts, positions, cats)
     if hits:
         f = hits[0]
