@@ -53,8 +53,8 @@ class Hit:
 class _Target:
     """What one automaton key points at (precomputed so the scan loop does little work)."""
 
-    __slots__ = ("allow", "category", "entry", "form", "index", "length", "needs_check",
-                 "token_boundary")
+    __slots__ = ("allow", "category", "entry", "form", "head", "index", "length",
+                 "needs_check", "tail", "token_boundary")
 
     def __init__(self, index: int, entry: LexiconEntry, form: str,
                  allow: list[tuple[str, int]], token_boundary: bool) -> None:
@@ -66,6 +66,7 @@ class _Target:
         self.allow = tuple(allow)
         self.token_boundary = token_boundary
         self.needs_check = bool(allow) or token_boundary
+        self.head = self.tail = ""  # the fixed parts of a finding's explanation
 
 
 class PhraseMatcher:
@@ -108,6 +109,14 @@ class PhraseMatcher:
                     forms_for_jieba.append(key)
         automaton.make_automaton()
         self._automaton = automaton
+        cats = lexicon.categories
+        for t in self._targets:
+            e = t.entry
+            cat = cats.get(e.category)
+            basis = lexicon.bases.get(e.basis) if e.basis else None
+            t.head = (f"{cat.title if cat else e.category}（{e.category}）{e.kind} phrase "
+                      f"{e.code} “{e.phrase}”: ")
+            t.tail = f"from {e.where}" + (f"; basis: {basis.title}" if basis else "")
         # Lexicon phrases are added to jieba's dictionary so they segment as whole words.
         self.tokenizer: Tokenizer = tokenizer or JiebaTokenizer(words=forms_for_jieba)
 
@@ -147,10 +156,13 @@ class PhraseMatcher:
             cands = _resolve_longest(cands)
         if nt.starts is None or nt.ends is None:
             return [(s, -e, t.index) for s, e, t in cands]
+        ns, ne = nt.starts, nt.ends
+        if isinstance(ns, list) and isinstance(ne, list):  # the short path's lists
+            return [(ns[s], ne[-e - 1], t.index) for s, e, t in cands]
         import numpy as np
 
-        starts = np.asarray(nt.starts)[[c[0] for c in cands]].tolist()
-        ends = np.asarray(nt.ends)[[-c[1] - 1 for c in cands]].tolist()
+        starts = np.asarray(ns)[[c[0] for c in cands]].tolist()
+        ends = np.asarray(ne)[[-c[1] - 1 for c in cands]].tolist()
         return [(s, e, c[2].index) for s, e, c in zip(starts, ends, cands)]
 
     def _verify(self, t: _Target, norm: str, start: int, end: int) -> bool:
@@ -193,19 +205,12 @@ class PhraseMatcher:
         """Verified hits as self-explaining :class:`~phrasecheck.types.Finding` s."""
         out = []
         targets = self._targets
-        cats = self.lexicon.categories
         for s, e, i in self.scan(text):
             t = targets[i]
             entry = t.entry
-            cat = cats.get(entry.category)
-            title = cat.title if cat else entry.category
             surface = text[s:e]
             how = "" if surface == entry.phrase else f"“{surface}” matches “{t.form}”; "
-            basis = self.lexicon.bases.get(entry.basis) if entry.basis else None
-            explanation = (f"{title}（{entry.category}）{entry.kind} phrase {entry.code} "
-                           f"“{entry.phrase}”: {how}from {entry.where}")
-            if basis is not None:
-                explanation += f"; basis: {basis.title}"
+            explanation = t.head + how + t.tail
             out.append(Finding(
                 code=entry.code, category=entry.category, kind=entry.kind, phrase=entry.phrase,
                 text=surface, start=s, end=e, turn=turn, severity=entry.severity,

@@ -227,11 +227,11 @@ class Normalizer:
             folded, s2, e2 = _fold_repeats(out, arr, arr + 1)
             if folded != out:
                 return NormalizedText(text, folded, s2, e2)
-        if not moved:
+        if not moved or starts is None:
             return NormalizedText(text, out)
-        np = _tables()[0]
-        arr = np.array(starts, dtype=np.int64)
-        return NormalizedText(text, out, arr, arr + 1)
+        # plain lists: cheaper than numpy arrays for a turn-sized text (every character
+        # here comes from exactly one original character, so ends are starts + 1)
+        return NormalizedText(text, out, starts, [s + 1 for s in starts])
 
     def _normalize_long(self, text: str) -> NormalizedText:
         # The long path works on an array of code points: a few vectorised passes (numpy)
