@@ -11,7 +11,7 @@ Rows (characters of turn text per second; the ratio is against bare jieba):
   bare jieba      ``jieba.Tokenizer().lcut`` of every turn text: the baseline;
   read            ``list(read_conversations(DIR))``: open, detect encoding, parse, build;
   score           ``Analyzer.score_many`` of every conversation (already read): normalise,
-                  match, classify agent turns (16 conversations' agent turns per model call),
+                  match, classify agent turns (32 conversations' agent turns per model call),
                   apply policy;
   score, one by one  ``Analyzer.score`` of each conversation (the model called once per
                   conversation), for comparison;

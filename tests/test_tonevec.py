@@ -79,6 +79,7 @@ EDGE_TEXTS = [
     "ＡＢＣ　１２３，全角",               # NFKC folding
     "\t多个\n\n空白   在这里 ",
     "qwxz ǂǂǂ ꙮꙮ",                     # nothing in the vocabulary
+    "ΟΔΟΣ\ue000ΣΑ \u1100\u1161",       # final sigma, the batch separator, jamo
     "您好，请出示一下身份证和户口本，谢谢。" * 40,  # long
 ]
 
@@ -102,7 +103,10 @@ def test_batches_of_every_size_agree(shipped: ToneModel, replies: pd.DataFrame) 
 
 
 _CHARS = "您你好请问不知道说了多少遍回去等通知吧呢哦啊？?！!。，, _~a1身份证户口本办理窗口系统规定"
-ALPHABET = st.sampled_from([*_CHARS, "😀", "\u3000", "\n"])
+ALPHABET = st.sampled_from([*_CHARS, "😀", "\u3000", "\n",
+                            # final sigma, a combining accent, Hangul jamo (compose under
+                            # NFKC), the batch separator itself
+                            "Σ", "σ", "A", "\u0301", "\u1100", "\u1161", "\ue000"])
 
 
 @settings(max_examples=150, deadline=None,
@@ -179,3 +183,22 @@ def test_keys_too_wide_to_pack_count_the_same(shipped: ToneModel, replies: pd.Da
     expected = one_by_one(shipped, texts, 5)
     monkeypatch.setattr(_tonevec, "_PACK_BITS", 0)  # force the np.unique path
     assert shipped.predict(texts, explain=5) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(st.one_of(ALPHABET, st.characters()), max_size=8), max_size=6))
+def test_property_batch_normalisation_equals_one_by_one(texts: list[str]) -> None:
+    from phrasecheck.classify import _normalize_replies, normalize_reply
+
+    assert _normalize_replies(texts) == [normalize_reply(t) for t in texts]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.text(), st.text(st.one_of(ALPHABET, st.sampled_from(
+    ["ﬁ", "㈱", "İ", "Ａ", "１", "\u0308", "\u0323", "\u11a8", "한", "𝐀"])))))
+def test_property_fast_nfkc_is_nfkc(text: str) -> None:
+    import unicodedata
+
+    from phrasecheck.classify import _nfkc
+
+    assert _nfkc(text) == unicodedata.normalize("NFKC", text)

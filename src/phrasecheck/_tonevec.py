@@ -101,6 +101,37 @@ class _Lookup:
                         np.where(self._keys[1, s2] == query, self._ids[1, s2], -1))
 
 
+class _CharLookup:
+    """Single characters → feature ids: a direct table for the BMP (one gather), the hash
+    for anything beyond it."""
+
+    __slots__ = ("_beyond", "_table")
+
+    _BMP = 0x10000
+
+    def __init__(self, pairs: dict[int, int]) -> None:
+        import numpy as np
+
+        self._table = np.full(self._BMP, -1, dtype=np.int64)
+        for key, fid in pairs.items():
+            if key < self._BMP:
+                self._table[key] = fid
+        self._beyond = _Lookup({k: v for k, v in pairs.items() if k >= self._BMP})
+
+    def find(self, query: Any) -> Ints:
+        import numpy as np
+
+        if not len(query):
+            return np.zeros(0, dtype=np.int64)
+        if int(query.max()) < self._BMP:
+            out: Ints = self._table[query]
+            return out
+        out = self._table[np.minimum(query, self._BMP - 1)]
+        beyond = query >= self._BMP
+        out[beyond] = self._beyond.find(query[beyond])
+        return out
+
+
 def _char_key(term: str) -> int:
     key = 0
     for ch in term:
@@ -114,7 +145,7 @@ class _CharBlock:
         for i, term in enumerate(terms):
             if lo <= len(term) <= hi:
                 per_n[len(term)][_char_key(term)] = offset + i
-        self.lookups = {n: _Lookup(d) for n, d in per_n.items()}
+        self.lookups = {n: _CharLookup(d) if n == 1 else _Lookup(d) for n, d in per_n.items()}
         self.lo, self.hi = lo, hi
 
     def occurrences(self, norms: Sequence[str]) -> list[tuple[Ints, Ints]]:
@@ -176,8 +207,10 @@ class _WordBlock:
         self.bigrams = _Lookup(bigrams)
         # token → word id: words of up to three characters by packed code points, like the
         # character n-grams (one vectorised lookup per length), longer ones by dict
-        self._short_ids = {n: _Lookup({_char_key(w): i for w, i in ids.items() if len(w) == n})
-                           for n in range(1, _MAX_CHAR_N + 1)}
+        self._short_ids = {
+            n: (_CharLookup if n == 1 else _Lookup)(
+                {_char_key(w): i for w, i in ids.items() if len(w) == n})
+            for n in range(1, _MAX_CHAR_N + 1)}
         self._long_ids = {w: i for w, i in ids.items() if len(w) > _MAX_CHAR_N}
         self.lo, self.hi = lo, hi
         self.tokenize = tokenize
@@ -272,7 +305,8 @@ class Batch:
         k = np.array([kk for _, kk, _ in wanted], dtype=np.int64)[which]
         contrib = self._x[idx] * (sc.coef[feat, k] - sc.coef_mean[feat])
         n_names = len(sc.names)
-        keys, inverse = np.unique(which * n_names + sc.name_id[feat], return_inverse=True)
+        keys, _, _, inverse = _groups(which * n_names + sc.name_id[feat],
+                                      len(wanted) * n_names)
         total = np.bincount(inverse, weights=contrib)  # adds in order from 0.0, as a dict
         owner, name = np.divmod(keys, n_names)
         keep = (total > 0) & sc.name_shown[name]
@@ -399,31 +433,43 @@ def _row_major(parts: Sequence[tuple[Ints, Ints]], n: int) -> tuple[Ints, Ints]:
     return np.repeat(np.arange(n, dtype=np.int64), per_row), feat
 
 
-_PACK_BITS = 63  # bits of an int64 key that _count may use (a test lowers it)
+_PACK_BITS = 63  # bits of an int64 key that _groups may use (a test lowers it)
 
 
-def _count(row: Ints, feat: Ints, n_rows: int, n_features: int
-           ) -> tuple[Ints, Ints, Ints]:
-    """Each distinct (row, feature) once, at its first occurrence, in input order (as
-    ``collections.Counter`` keeps them), with its count.
+def _groups(key: Ints, bound: int) -> tuple[Ints, Ints, Ints, Ints]:
+    """Group equal keys (all in ``range(bound)``): the distinct keys (ascending), each one's
+    first position and count, and each element's group number.
 
     Key and position are packed into one integer and sorted by value (numpy's fast path:
     several times faster than the stable argsort ``np.unique`` needs); keys too wide to
     pack go through ``np.unique``."""
     import numpy as np
 
-    m = len(row)
-    key = row * n_features + feat
+    m = len(key)
     pos_bits = max(1, m.bit_length())
-    if max(1, n_rows * n_features).bit_length() + pos_bits <= _PACK_BITS:
-        packed = (key << pos_bits) | np.arange(m, dtype=np.int64)
-        packed.sort()
-        grouped = packed >> pos_bits
-        starts = np.flatnonzero(np.concatenate([[m > 0], grouped[1:] != grouped[:-1]]))
-        first = packed[starts] & ((1 << pos_bits) - 1)
-        counts = np.diff(np.append(starts, m))
-    else:
-        _, first, counts = np.unique(key, return_index=True, return_counts=True)
+    if max(1, bound).bit_length() + pos_bits > _PACK_BITS:
+        keys, first, inverse, counts = np.unique(key, return_index=True, return_inverse=True,
+                                                 return_counts=True)
+        return keys, first, counts, inverse.reshape(-1)
+    packed = (key << pos_bits) | np.arange(m, dtype=np.int64)
+    packed.sort()
+    grouped = packed >> pos_bits
+    pos = packed & ((1 << pos_bits) - 1)
+    new = np.concatenate([[m > 0], grouped[1:] != grouped[:-1]])
+    starts = np.flatnonzero(new)
+    inverse = np.empty(m, dtype=np.int64)
+    inverse[pos] = np.cumsum(new) - 1
+    return grouped[starts], pos[starts], np.diff(np.append(starts, m)), inverse
+
+
+def _count(row: Ints, feat: Ints, n_rows: int, n_features: int
+           ) -> tuple[Ints, Ints, Ints]:
+    """Each distinct (row, feature) once, at its first occurrence, in input order (as
+    ``collections.Counter`` keeps them), with its count."""
+    import numpy as np
+
+    m = len(row)
+    _, first, counts, _ = _groups(row * n_features + feat, n_rows * n_features)
     keep = np.zeros(m, dtype=bool)
     keep[first] = True
     count = np.zeros(m, dtype=np.int64)

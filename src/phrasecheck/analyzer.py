@@ -212,7 +212,7 @@ class Analyzer:
         facts, reported = self._facts(conversation, turn_findings, tones)
         return score(self.policy, facts, reported)
 
-    def score_many(self, conversations: Iterable[Conversation], *, batch: int = 16
+    def score_many(self, conversations: Iterable[Conversation], *, batch: int = 32
                    ) -> Iterator[ConversationScore]:
         """Score conversations in order, lazily; the same results as :meth:`score` one by
         one, faster: the agent turns of ``batch`` conversations at a time go to the
