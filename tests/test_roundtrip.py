@@ -162,3 +162,18 @@ def test_demo_corpus_round_trips(tmp_path: Path, fmt: str) -> None:
         return sorted((c.id, [(t.role, t.text, t.start) for t in c.turns]) for c in cs)
 
     assert summary(back) == summary(convs)
+
+
+def test_conversations_pickle_compactly_and_round_trip() -> None:
+    """Batch workers receive conversations by pickle: Turn and Conversation reduce to
+    their fields, and come back equal."""
+    import pickle
+
+    from phrasecheck import read_conversations
+
+    convs = list(read_conversations(Path(__file__).resolve().parent.parent / "corpora" / "demo"))
+    for protocol in (2, pickle.HIGHEST_PROTOCOL):
+        assert pickle.loads(pickle.dumps(convs, protocol=protocol)) == convs
+    turn = convs[0].turns[0]
+    assert turn.__reduce__()[1] == (turn.index, turn.role, turn.text, turn.start, turn.end,
+                                    turn.speaker, turn.line)
