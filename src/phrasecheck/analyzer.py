@@ -117,7 +117,11 @@ class Analyzer:
         if load is not None:
             load()
         if self.model is not None:
-            self.model.predict(["您好"])
+            warm = getattr(self.model, "warm", None)
+            if warm is not None:
+                warm()
+            else:
+                self.model.predict(["您好"])
         self.check_text("您好，请问有什么可以帮您？")
         return self
 

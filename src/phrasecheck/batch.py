@@ -13,6 +13,7 @@ Each worker process builds its :class:`~phrasecheck.analyzer.Analyzer` once.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import statistics
@@ -22,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from .frames import score_row
 from .types import (
@@ -45,6 +46,7 @@ FINDING_OUT_COLUMNS = [
 ]
 ERROR_COLUMNS = ["path", "line", "conversation_id", "reason"]
 HTML_ALL_SECTIONS = 5000
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -95,17 +97,28 @@ _WORKER_ROWS: _Rows | None = None
 
 # what the summary needs of one score: id, score, grade, vetoed, the failed rule ids
 Summary = tuple[str, float, str, bool, tuple[str, ...]]
-# one scored conversation: its records-file line, scores row, finding rows and summary
-Record = tuple[str, dict[str, Any], list[dict[str, Any]], Summary]
+
+
+@dataclass
+class _Chunk:
+    """A scored chunk as text, made where it was scored: its lines of the records file,
+    its rows of each streamed table (format -> scores text, findings text) and the summary
+    of each conversation. Only strings travel between processes; the parent writes them."""
+
+    records: str
+    tables: dict[str, tuple[str, str]]
+    summaries: list[Summary]
 
 
 class _Rows:
-    """Makes the output rows of one result (the scores row and the finding rows)."""
+    """Makes the output rows of scored conversations, as text for the streamed tables."""
 
-    def __init__(self, analyzer: Any, redact: bool) -> None:
+    def __init__(self, analyzer: Any, redact: bool, formats: Sequence[str] = ()) -> None:
         self.rules_by_cat = _rules_by_category(analyzer.policy)
         self.bases = analyzer.lexicon.bases
         self.redact = _redactor(redact)
+        self.formats = tuple(formats)
+        self.score_columns = _score_columns(analyzer.policy)
 
     def make(self, conv: Conversation, sc: ConversationScore
              ) -> tuple[dict[str, Any], list[dict[str, Any]], Summary]:
@@ -114,38 +127,57 @@ class _Rows:
                                                   self.redact)),
                 (sc.id, float(sc.score), sc.grade, bool(sc.vetoed), failed))
 
+    def chunk(self, scored: Iterable[tuple[Conversation, ConversationScore]],
+              records: bool = True) -> _Chunk:
+        """The text of scored conversations: records lines (unless ``records=False``, for
+        conversations already in the records file), table rows, summaries."""
+        lines: list[str] = []
+        score_rows: list[dict[str, Any]] = []
+        finding_rows: list[dict[str, Any]] = []
+        summaries: list[Summary] = []
+        for conv, sc in scored:
+            if records:
+                lines.append(json.dumps({"c": conversation_to_dict(conv), "s": sc.to_dict()},
+                                        ensure_ascii=False, default=str) + "\n")
+            srow, frows, summary = self.make(conv, sc)
+            score_rows.append(srow)
+            finding_rows += frows
+            summaries.append(summary)
+        tables = {fmt: (_rows_text(fmt, self.score_columns, score_rows),
+                        _rows_text(fmt, FINDING_OUT_COLUMNS, finding_rows))
+                  for fmt in self.formats}
+        return _Chunk("".join(lines), tables, summaries)
 
-def _init_worker(config: BatchConfig) -> None:
+
+def _rows_text(fmt: str, columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
+    """Rows as the lines of a csv (no header) or jsonl table."""
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore")
+        writer.writerows(rows)
+        return buf.getvalue()
+    return "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows)
+
+
+def _init_worker(config: BatchConfig, formats: Sequence[str]) -> None:
     global _WORKER_ANALYZER, _WORKER_ROWS
     _WORKER_ANALYZER = config.build().warm()
-    _WORKER_ROWS = _Rows(_WORKER_ANALYZER, config.redact)
+    _WORKER_ROWS = _Rows(_WORKER_ANALYZER, config.redact, formats)
 
 
-def _records(analyzer: Any, rows: _Rows, chunk: list[Conversation]) -> list[Record]:
-    """Score conversations (the model classifies their agent turns in one batch): for each,
-    its line of the records file and its output rows.
-
-    Runs in the worker, so JSON encoding and row making are parallel too, and only plain
-    strings and dicts travel back.
-    """
-    return [_record(rows, conv, sc)
-            for conv, sc in zip(chunk, analyzer.score_many(chunk, batch=len(chunk)),
-                                strict=True)]
+def _score_text(analyzer: Any, rows: _Rows, chunk: list[Conversation]) -> _Chunk:
+    """Score conversations (the model classifies their agent turns in one batch) and turn
+    them into text: in the worker, so JSON and CSV encoding run in parallel too."""
+    return rows.chunk(zip(chunk, analyzer.score_many(chunk, batch=len(chunk)), strict=True))
 
 
-def _record(rows: _Rows, conv: Conversation, sc: ConversationScore) -> Record:
-    line = json.dumps({"c": conversation_to_dict(conv), "s": sc.to_dict()},
-                      ensure_ascii=False, default=str)
-    return (line, *rows.make(conv, sc))
-
-
-def _score_chunk(chunk: list[Conversation]) -> list[Record]:
+def _score_chunk(chunk: list[Conversation]) -> _Chunk:
     assert _WORKER_ROWS is not None
-    return _records(_WORKER_ANALYZER, _WORKER_ROWS, chunk)
+    return _score_text(_WORKER_ANALYZER, _WORKER_ROWS, chunk)
 
 
-def _chunks(items: Iterable[Conversation], size: int) -> Iterator[list[Conversation]]:
-    chunk: list[Conversation] = []
+def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    chunk: list[T] = []
     for c in items:
         chunk.append(c)
         if len(chunk) >= size:
@@ -155,39 +187,41 @@ def _chunks(items: Iterable[Conversation], size: int) -> Iterator[list[Conversat
         yield chunk
 
 
-def _score_stream(conversations: Iterable[Conversation], config: BatchConfig, jobs: int,
-                  analyzer: Any, rows: _Rows, chunk_size: int = 8
-                  ) -> Iterator[tuple[Conversation, Record]]:
-    """Score in order, in ``jobs`` processes, with a bounded number of chunks in flight.
 
-    Where processes start by ``fork`` (Linux), workers inherit the parent's Analyzer
-    (lexicons, automata, policy already built; jieba and the model load in each worker on
-    first use, in parallel); elsewhere each worker builds its own, once.
+def _score_stream(conversations: Iterable[Conversation], config: BatchConfig, jobs: int,
+                  analyzer: Any, rows: _Rows, chunk_size: int = 32
+                  ) -> Iterator[tuple[list[Conversation], _Chunk]]:
+    """Score in order, chunk by chunk, in ``jobs`` processes, with a bounded number of
+    chunks in flight.
+
+    Where processes start by ``fork`` (Linux), the parent's Analyzer is warmed first (jieba,
+    the model and its batch tables loaded once) and the workers inherit it; elsewhere each
+    worker builds and warms its own.
     """
     global _WORKER_ANALYZER, _WORKER_ROWS
     if jobs <= 1:
         for chunk in _chunks(conversations, chunk_size):
-            yield from zip(chunk, _records(analyzer, rows, chunk))
+            yield chunk, _score_text(analyzer, rows, chunk)
         return
     import multiprocessing
 
     window = jobs * 4
-    pending: list[tuple[list[Conversation], Future[list[Record]]]] = []
+    pending: list[tuple[list[Conversation], Future[_Chunk]]] = []
     if multiprocessing.get_start_method() == "fork":
-        _WORKER_ANALYZER, _WORKER_ROWS = analyzer, rows
+        _WORKER_ANALYZER, _WORKER_ROWS = analyzer.warm(), rows
         pool = ProcessPoolExecutor(max_workers=jobs)
     else:
         pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
-                                   initargs=(config,))
+                                   initargs=(config, rows.formats))
     try:
         with pool:
             for chunk in _chunks(conversations, chunk_size):
                 pending.append((chunk, pool.submit(_score_chunk, chunk)))
                 while len(pending) >= window:
                     done_chunk, fut = pending.pop(0)
-                    yield from zip(done_chunk, fut.result())
+                    yield done_chunk, fut.result()
             for done_chunk, fut in pending:
-                yield from zip(done_chunk, fut.result())
+                yield done_chunk, fut.result()
     finally:
         _WORKER_ANALYZER = _WORKER_ROWS = None
 
@@ -226,15 +260,11 @@ class _Sink:
                                   newline="" if self.csv else None)
         self.fh = self.atomic.fh
         if self.csv:
-            self.writer = csv.DictWriter(self.fh, fieldnames=list(columns),
-                                         extrasaction="ignore")
-            self.writer.writeheader()
+            csv.DictWriter(self.fh, fieldnames=list(columns)).writeheader()
 
-    def write(self, row: dict[str, Any]) -> None:
-        if self.csv:
-            self.writer.writerow(row)
-        else:
-            self.fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+    def write(self, text: str) -> None:
+        """Rows already formatted for this table (see ``_rows_text``)."""
+        self.fh.write(text)
 
     def commit(self) -> Path:
         self.atomic.__exit__(None, None, None)
@@ -383,47 +413,45 @@ def run_batch(
                 yield c
 
     analyzer = analyzer if analyzer is not None else config.build()
-    rows = _Rows(analyzer, redact)
     # scores.* and findings.* in csv/jsonl are written as results arrive (no pass afterwards)
     streamed = [f for f in formats if f in ("csv", "jsonl")]
-    sinks = [(_Sink(out / f"scores.{f}", _score_columns(analyzer.policy)),
-              _Sink(out / f"findings.{f}", FINDING_OUT_COLUMNS)) for f in streamed]
+    rows = _Rows(analyzer, redact, streamed)
+    sinks = {f: (_Sink(out / f"scores.{f}", _score_columns(analyzer.policy)),
+                 _Sink(out / f"findings.{f}", FINDING_OUT_COLUMNS)) for f in streamed}
 
-    def emit(srow: dict[str, Any], frows: list[dict[str, Any]], summary: Summary) -> None:
-        for score_sink, finding_sink in sinks:
-            score_sink.write(srow)
-            for fr in frows:
-                finding_sink.write(fr)
+    def emit(chunk: _Chunk) -> None:
+        for fmt, (score_text, finding_text) in chunk.tables.items():
+            sinks[fmt][0].write(score_text)
+            sinks[fmt][1].write(finding_text)
         # the summary is kept as rows arrive: no second pass over the records file
-        cid, value, grade, vetoed, failed = summary
-        result.scores.append(value)
-        result.grades[grade] += 1
-        result.vetoed += vetoed
-        result.violations.update(failed)
-        if fail_under is not None and value < fail_under:
-            result.below.append(cid)
+        for cid, value, grade, vetoed, failed in chunk.summaries:
+            result.scores.append(value)
+            result.grades[grade] += 1
+            result.vetoed += vetoed
+            result.violations.update(failed)
+            if fail_under is not None and value < fail_under:
+                result.below.append(cid)
 
     try:
         if done:  # rows and summary of the conversations an earlier run scored
-            for conv, sc in _read_records(records_path):
-                emit(*rows.make(conv, sc))
+            for part in _chunks(_read_records(records_path), 256):
+                emit(rows.chunk(part, records=False))
         with open(records_path, "a", encoding="utf-8") as rec:
-            for conv, (line, srow, frows, summary) in _score_stream(todo(), config, jobs,
-                                                                    analyzer, rows):
-                rec.write(line + "\n")
-                if result.scored % 64 == 0:
-                    rec.flush()  # what an interruption loses, --resume scores again
-                emit(srow, frows, summary)
-                result.scored += 1
-                result.chars += sum(len(t.text) for t in conv.turns)
-                if on_scored is not None:
-                    on_scored(conv)
+            for convs, chunk in _score_stream(todo(), config, jobs, analyzer, rows):
+                rec.write(chunk.records)
+                rec.flush()  # what an interruption loses, --resume scores again
+                emit(chunk)
+                result.scored += len(convs)
+                for conv in convs:
+                    result.chars += sum(len(t.text) for t in conv.turns)
+                    if on_scored is not None:
+                        on_scored(conv)
     except BaseException:
-        for pair in sinks:
+        for pair in sinks.values():
             for sink in pair:
                 sink.abort()
         raise
-    for pair in sinks:
+    for pair in sinks.values():
         for sink in pair:
             result.outputs.append(sink.commit())
 

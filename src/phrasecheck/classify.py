@@ -653,6 +653,13 @@ class ToneModel:
         beta = self._beta if self._cal_method == "temperature" else 1.0
         return _softmax([beta * s for s in scores])
 
+    def warm(self) -> ToneModel:
+        """Load the tokenizer and build the batch scorer's tables now (~0.2 s) rather than
+        on first use: before forking workers, say, so that they share them."""
+        _feature_tokenizer().lcut("您好")
+        self._batch_scorer()
+        return self
+
     def _batch_scorer(self) -> Any:
         """The vectorised scorer (:mod:`phrasecheck._tonevec`), built once on first use;
         ``False`` when this model's n-gram ranges need the per-reply path. Two threads may
