@@ -202,3 +202,23 @@ def test_property_fast_nfkc_is_nfkc(text: str) -> None:
     from phrasecheck.classify import _nfkc
 
     assert _nfkc(text) == unicodedata.normalize("NFKC", text)
+
+
+def test_repeated_texts_are_scored_once_with_results_of_their_own(shipped: ToneModel) -> None:
+    texts = ["好的", "你自己看公告", "好的", "请稍等", "你自己看公告", "好的"]
+    got = shipped.predict(texts)
+    assert got == one_by_one(shipped, texts, None)
+    assert got[0].probabilities is not got[2].probabilities
+    calls: list[int] = []
+    real = shipped._many_scores
+
+    def counting(batch: list[str]) -> Any:
+        calls.append(len(batch))
+        return real(batch)
+
+    shipped._many_scores = counting  # type: ignore[method-assign]
+    try:
+        shipped.predict(texts)
+    finally:
+        del shipped._many_scores
+    assert calls == [3]

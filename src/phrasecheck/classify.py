@@ -698,9 +698,27 @@ class ToneModel:
 
         By default (``explain=None``) only flagged replies (label other than ``ok``) are
         explained, with 5 features: explaining costs about as much as predicting, and batch
-        scoring classifies every agent turn. Pass a number to explain every reply."""
+        scoring classifies every agent turn. Pass a number to explain every reply.
+
+        A text that occurs more than once (canned replies, 好的, 请稍等) is scored once."""
+        items = _texts(texts)
+        unique = list(dict.fromkeys(items))
+        if len(unique) == len(items):
+            return self._predict(items, explain)
+        first = dict(zip(unique, self._predict(unique, explain), strict=True))
+        out, seen = [], set()
+        for t in items:
+            r = first[t]
+            if t in seen:  # a result of its own: probabilities is a plain dict
+                r = ToneResult(label=r.label, probabilities=dict(r.probabilities),
+                               features=r.features)
+            seen.add(t)
+            out.append(r)
+        return out
+
+    def _predict(self, texts: list[str], explain: int | None) -> list[ToneResult]:
         classes = self.classes
-        all_scores, explainer = self._many_scores(_texts(texts))
+        all_scores, explainer = self._many_scores(texts)
         verdicts = []
         wanted = []
         calibrate = self._calibrate
