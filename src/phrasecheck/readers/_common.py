@@ -223,6 +223,8 @@ def role_and_speaker(opts: Options, role: Any, speaker: Any) -> tuple[str, str |
 
 
 def _relative(values: list[TimeValue], t0: _dt.datetime | None) -> list[float | None]:
+    if t0 is None and not any(isinstance(v, _dt.datetime) for v in values):
+        return values  # type: ignore[return-value]  # no datetimes: floats and Nones only
     out: list[float | None] = []
     for v in values:
         if isinstance(v, _dt.datetime):
@@ -243,18 +245,21 @@ def finish(b: Builder, path: str, fmt: str, opts: Options,
         return ReadError(path, b.line, "no turns", b.id)
     if sort and all(t.order is not None for t in raw):
         raw.sort(key=lambda t: t.order if t.order is not None else 0.0)
-    t0 = next((v for t in raw for v in (t.start, t.end) if isinstance(v, _dt.datetime)), None)
-    starts = _relative([t.start for t in raw], t0)
-    ends = _relative([t.end for t in raw], t0)
+    raw_starts = [t.start for t in raw]
+    raw_ends = [t.end for t in raw]
+    t0 = None
+    if any(raw_starts) or any(raw_ends):  # no times (or only 0.0): no datetime to find
+        t0 = next((v for v in (*raw_starts, *raw_ends) if isinstance(v, _dt.datetime)), None)
+    starts = _relative(raw_starts, t0)
+    ends = _relative(raw_ends, t0)
     metadata: dict[str, Any] = dict(b.metadata)
     roles, inference = assign_roles(
         [(t.role, t.speaker, t.text) for t in raw], opts.speaker_roles, opts.infer_roles)
     if inference is not None:
         metadata["role_inference"] = inference
-    turns = tuple(
-        Turn(index=i, role=roles[i], text=t.text, start=starts[i], end=ends[i],
-             speaker=t.speaker, line=t.line)
-        for i, t in enumerate(raw))
+    # positional: Turn(index, role, text, start, end, speaker, line), a hot loop
+    turns = tuple(Turn(i, roles[i], t.text, starts[i], ends[i], t.speaker, t.line)
+                  for i, t in enumerate(raw))
     metadata["source"] = path
     metadata["format"] = fmt
     return Conversation(id=b.id, turns=turns, metadata=metadata)
@@ -296,6 +301,7 @@ class Records:
                                      "speaker", "turn")}
         # the input's name of every field, looked up once (the per-turn path is hot)
         self.names = {k: n(k) for k in FIELD_NAMES}
+        self._roles: dict[tuple[str | None, str | None], tuple[str, str | None]] = {}
 
     def _flush(self) -> Iterator[Result]:
         if self.current is not None:
@@ -306,6 +312,8 @@ class Records:
     def _times(self, rec: Mapping[str, Any], line: int | None, cid: str | None,
                ) -> tuple[TimeValue, TimeValue, list[ReadError]]:
         names = self.names
+        if names["start"] not in rec and names["ts"] not in rec and names["end"] not in rec:
+            return None, None, []  # no times at all: the usual chat export
         errors: list[ReadError] = []
         out: list[TimeValue] = []
         for key, fallback in (("start", "ts"), ("end", None)):
@@ -328,8 +336,11 @@ class Records:
         text = _text_value(rec.get(names["text"]))
         if text is None:
             return None, [ReadError(self.path, line, f"{what} without {names['text']!r}", cid)]
-        role, speaker = role_and_speaker(self.opts, _text_value(rec.get(names["role"])),
-                                         _text_value(rec.get(names["speaker"])))
+        raw = (_text_value(rec.get(names["role"])), _text_value(rec.get(names["speaker"])))
+        resolved = self._roles.get(raw)
+        if resolved is None:  # a file uses few role/speaker labels: resolve each once
+            resolved = self._roles[raw] = role_and_speaker(self.opts, *raw)
+        role, speaker = resolved
         if role == "unknown" and speaker is None:
             return None, [ReadError(self.path, line, f"{what} without {names['role']!r} or "
                                     f"{names['speaker']!r}", cid)]
@@ -392,7 +403,7 @@ class Records:
             return
         b = Builder(cid, line)
         for i, t in enumerate(turns):
-            if not isinstance(t, Mapping):
+            if type(t) is not dict and not isinstance(t, Mapping):
                 yield ReadError(self.path, line, f"turn {i}: expected an object", cid)
                 continue
             turn, errors = self.turn(t, line, cid, what=f"turn {i}")
