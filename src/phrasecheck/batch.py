@@ -12,6 +12,7 @@ Each worker process builds its :class:`~phrasecheck.analyzer.Analyzer` once.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -101,12 +102,13 @@ Summary = tuple[str, float, str, bool, tuple[str, ...]]
 
 @dataclass
 class _Chunk:
-    """A scored chunk as text, made where it was scored: its lines of the records file,
-    its rows of each streamed table (format -> scores text, findings text) and the summary
-    of each conversation. Only strings travel between processes; the parent writes them."""
+    """A scored chunk as UTF-8 text, made where it was scored: its lines of the records
+    file, its rows of each streamed table (format -> scores, findings) and the summary of
+    each conversation. Only bytes travel between processes, and the parent writes them as
+    they are: no encoding, decoding or row building in the parent."""
 
-    records: str
-    tables: dict[str, tuple[str, str]]
+    records: bytes
+    tables: dict[str, tuple[bytes, bytes]]
     summaries: list[Summary]
 
 
@@ -143,10 +145,10 @@ class _Rows:
             score_rows.append(srow)
             finding_rows += frows
             summaries.append(summary)
-        tables = {fmt: (_rows_text(fmt, self.score_columns, score_rows),
-                        _rows_text(fmt, FINDING_OUT_COLUMNS, finding_rows))
+        tables = {fmt: (_rows_text(fmt, self.score_columns, score_rows).encode("utf-8"),
+                        _rows_text(fmt, FINDING_OUT_COLUMNS, finding_rows).encode("utf-8"))
                   for fmt in self.formats}
-        return _Chunk("".join(lines), tables, summaries)
+        return _Chunk("".join(lines).encode("utf-8"), tables, summaries)
 
 
 def _rows_text(fmt: str, columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
@@ -255,16 +257,18 @@ class _Sink:
     def __init__(self, path: Path, columns: Sequence[str]) -> None:
         self.path = path
         self.csv = path.suffix == ".csv"
-        # utf-8-sig so Excel opens Chinese text correctly when a QA lead double-clicks it
-        self.atomic = _AtomicFile(path, "w", encoding="utf-8-sig" if self.csv else "utf-8",
-                                  newline="" if self.csv else None)
+        self.atomic = _AtomicFile(path, "wb")
         self.fh = self.atomic.fh
         if self.csv:
-            csv.DictWriter(self.fh, fieldnames=list(columns)).writeheader()
+            header = io.StringIO()
+            csv.DictWriter(header, fieldnames=list(columns)).writeheader()
+            # UTF-8 with a BOM, so Excel opens Chinese text correctly when a QA lead
+            # double-clicks the file
+            self.fh.write(codecs.BOM_UTF8 + header.getvalue().encode("utf-8"))
 
-    def write(self, text: str) -> None:
-        """Rows already formatted for this table (see ``_rows_text``)."""
-        self.fh.write(text)
+    def write(self, data: bytes) -> None:
+        """Rows already formatted for this table and encoded (see ``_Rows.chunk``)."""
+        self.fh.write(data)
 
     def commit(self) -> Path:
         self.atomic.__exit__(None, None, None)
@@ -436,7 +440,7 @@ def run_batch(
         if done:  # rows and summary of the conversations an earlier run scored
             for part in _chunks(_read_records(records_path), 256):
                 emit(rows.chunk(part, records=False))
-        with open(records_path, "a", encoding="utf-8") as rec:
+        with open(records_path, "ab") as rec:
             for convs, chunk in _score_stream(todo(), config, jobs, analyzer, rows):
                 rec.write(chunk.records)
                 rec.flush()  # what an interruption loses, --resume scores again
