@@ -219,7 +219,7 @@ def _score_partition(df: pd.DataFrame, config: BatchConfig, cols: _Columns,
         speaker=cols.speaker, turn=cols.turn, metadata=cols.metadata,
         on_error=errors.append, **dict(cols.options))
     analyzer = worker_analyzer(config)
-    results = [analyzer.score(c) for c in convs]
+    results = list(analyzer.score_many(convs))
     for e in errors:
         log.warning("phrasecheck.dask: skipped: %s", e)
     pair = (_conform(scores_frame(results), scores_meta),

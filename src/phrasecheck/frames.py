@@ -260,7 +260,7 @@ def score_frame(
                                      role_map=role_map,
                                      on_error=on_error if on_error is not None
                                      else errors.append)
-    scores = [a.score(c) for c in convs]
+    scores = list(a.score_many(convs))
     if errors:
         shown = "; ".join(str(e) for e in errors[:3])
         more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
