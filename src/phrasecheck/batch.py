@@ -20,7 +20,7 @@ import os
 import statistics
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +94,8 @@ class BatchResult:
 # ------------------------------------------------------------------------------ workers
 
 _WORKER_ANALYZER: Any = None
+_WORKER_READ: dict[str, Any] = {}
+_WORKER_DONE: frozenset[str] | set[str] = frozenset()
 _WORKER_ROWS: _Rows | None = None
 
 # what the summary needs of one score: id, score, grade, vetoed, the failed rule ids
@@ -110,6 +112,26 @@ class _Chunk:
     records: bytes
     tables: dict[str, tuple[bytes, bytes]]
     summaries: list[Summary]
+    chars: int = 0  # characters of turn text scored
+    errors: list[ReadError] = field(default_factory=list)  # read errors, in order
+    file_done: bool = False  # the last part of an input file
+
+    @staticmethod
+    def join(parts: Sequence[_Chunk], formats: Sequence[str]) -> _Chunk:
+        return _Chunk(b"".join(p.records for p in parts),
+                      {f: (b"".join(p.tables[f][0] for p in parts),
+                           b"".join(p.tables[f][1] for p in parts)) for f in formats},
+                      [s for p in parts for s in p.summaries], sum(p.chars for p in parts))
+
+
+# A unit of work: conversations the parent read (with the read errors met on the way and
+# whether they end a file), or an input file for the worker to read itself
+_Unit = tuple[Literal["convs"], list[Conversation], list[ReadError], bool] | tuple[
+    Literal["file"], str]
+# files up to this size are read by the worker that scores them (the parent only sends the
+# path); bigger ones are read by the parent and sent in chunks, so no worker holds a huge
+# file's results at once
+FILE_TASK_MAX_BYTES = 8 * 1024 * 1024
 
 
 class _Rows:
@@ -137,7 +159,9 @@ class _Rows:
         score_rows: list[dict[str, Any]] = []
         finding_rows: list[dict[str, Any]] = []
         summaries: list[Summary] = []
+        chars = 0
         for conv, sc in scored:
+            chars += sum(len(t.text) for t in conv.turns)
             if records:
                 lines.append(json.dumps({"c": conversation_to_dict(conv), "s": sc.to_dict()},
                                         ensure_ascii=False, default=str) + "\n")
@@ -148,7 +172,7 @@ class _Rows:
         tables = {fmt: (_rows_text(fmt, self.score_columns, score_rows).encode("utf-8"),
                         _rows_text(fmt, FINDING_OUT_COLUMNS, finding_rows).encode("utf-8"))
                   for fmt in self.formats}
-        return _Chunk("".join(lines).encode("utf-8"), tables, summaries)
+        return _Chunk("".join(lines).encode("utf-8"), tables, summaries, chars)
 
 
 def _rows_text(fmt: str, columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
@@ -161,21 +185,43 @@ def _rows_text(fmt: str, columns: Sequence[str], rows: Iterable[dict[str, Any]])
     return "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows)
 
 
-def _init_worker(config: BatchConfig, formats: Sequence[str]) -> None:
-    global _WORKER_ANALYZER, _WORKER_ROWS
+def _init_worker(config: BatchConfig, formats: Sequence[str], read_options: dict[str, Any],
+                 done: frozenset[str]) -> None:
+    global _WORKER_ANALYZER, _WORKER_ROWS, _WORKER_READ, _WORKER_DONE
     _WORKER_ANALYZER = config.build().warm()
     _WORKER_ROWS = _Rows(_WORKER_ANALYZER, config.redact, formats)
+    _WORKER_READ, _WORKER_DONE = read_options, done
 
 
 def _score_text(analyzer: Any, rows: _Rows, chunk: list[Conversation]) -> _Chunk:
     """Score conversations (the model classifies their agent turns in one batch) and turn
     them into text: in the worker, so JSON and CSV encoding run in parallel too."""
-    return rows.chunk(zip(chunk, analyzer.score_many(chunk, batch=len(chunk)), strict=True))
+    return rows.chunk(zip(chunk, analyzer.score_many(chunk, batch=max(1, len(chunk))), strict=True))
 
 
-def _score_chunk(chunk: list[Conversation]) -> _Chunk:
+def _score_unit(analyzer: Any, rows: _Rows, unit: _Unit, read_options: dict[str, Any],
+                done: frozenset[str] | set[str], chunk_size: int) -> _Chunk:
+    """Score one unit of work: the conversations given, or those of a file read here."""
+    if unit[0] == "convs":
+        _, convs, met, file_done = unit
+        out = _score_text(analyzer, rows, convs)
+        out.errors, out.file_done = met, file_done
+        return out
+    from .readers import read_conversations
+
+    errors: list[ReadError] = []
+    reader = read_conversations([unit[1]], on_error=errors.append, **read_options)
+    todo = (c for c in reader if c.id not in done)
+    out = _Chunk.join([_score_text(analyzer, rows, part) for part in _chunks(todo, chunk_size)],
+                      rows.formats)
+    out.errors, out.file_done = errors, True
+    return out
+
+
+def _score_in_worker(unit: _Unit, chunk_size: int) -> _Chunk:
     assert _WORKER_ROWS is not None
-    return _score_text(_WORKER_ANALYZER, _WORKER_ROWS, chunk)
+    return _score_unit(_WORKER_ANALYZER, _WORKER_ROWS, unit, _WORKER_READ, _WORKER_DONE,
+                       chunk_size)
 
 
 def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -190,42 +236,43 @@ def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 
 
-def _score_stream(conversations: Iterable[Conversation], config: BatchConfig, jobs: int,
-                  analyzer: Any, rows: _Rows, chunk_size: int = 32
-                  ) -> Iterator[tuple[list[Conversation], _Chunk]]:
-    """Score in order, chunk by chunk, in ``jobs`` processes, with a bounded number of
-    chunks in flight.
+def _score_stream(units: Iterable[_Unit], config: BatchConfig, jobs: int, analyzer: Any,
+                  rows: _Rows, read_options: dict[str, Any], done: set[str],
+                  chunk_size: int = 32) -> Iterator[_Chunk]:
+    """Score units of work in order, in ``jobs`` processes, a bounded number in flight.
 
     Where processes start by ``fork`` (Linux), the parent's Analyzer is warmed first (jieba,
     the model and its batch tables loaded once) and the workers inherit it; elsewhere each
     worker builds and warms its own.
     """
-    global _WORKER_ANALYZER, _WORKER_ROWS
+    global _WORKER_ANALYZER, _WORKER_ROWS, _WORKER_READ, _WORKER_DONE
     if jobs <= 1:
-        for chunk in _chunks(conversations, chunk_size):
-            yield chunk, _score_text(analyzer, rows, chunk)
+        for unit in units:
+            yield _score_unit(analyzer, rows, unit, read_options, done, chunk_size)
         return
     import multiprocessing
 
     window = jobs * 4
-    pending: list[tuple[list[Conversation], Future[_Chunk]]] = []
+    pending: list[Future[_Chunk]] = []
     if multiprocessing.get_start_method() == "fork":
         _WORKER_ANALYZER, _WORKER_ROWS = analyzer.warm(), rows
+        _WORKER_READ, _WORKER_DONE = read_options, done
         pool = ProcessPoolExecutor(max_workers=jobs)
     else:
         pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
-                                   initargs=(config, rows.formats))
+                                   initargs=(config, rows.formats, read_options,
+                                             frozenset(done)))
     try:
         with pool:
-            for chunk in _chunks(conversations, chunk_size):
-                pending.append((chunk, pool.submit(_score_chunk, chunk)))
+            for unit in units:
+                pending.append(pool.submit(_score_in_worker, unit, chunk_size))
                 while len(pending) >= window:
-                    done_chunk, fut = pending.pop(0)
-                    yield done_chunk, fut.result()
-            for done_chunk, fut in pending:
-                yield done_chunk, fut.result()
+                    yield pending.pop(0).result()
+            for fut in pending:
+                yield fut.result()
     finally:
         _WORKER_ANALYZER = _WORKER_ROWS = None
+        _WORKER_READ, _WORKER_DONE = {}, frozenset()
 
 
 # ------------------------------------------------------------------------------ writing
@@ -379,6 +426,8 @@ def run_batch(
     conversations: Iterable[Conversation],
     out_dir: str | os.PathLike[str],
     *,
+    files: Sequence[str | os.PathLike[str]] = (),
+    read_options: Mapping[str, Any] | None = None,
     config: BatchConfig | None = None,
     formats: Sequence[str] = ("csv", "xlsx", "html"),
     jobs: int = 1,
@@ -386,14 +435,20 @@ def run_batch(
     redact: bool = True,
     fail_under: float | None = None,
     errors: Callable[[], Sequence[ReadError]] = lambda: (),
-    on_scored: Callable[[Conversation], None] | None = None,
+    on_scored: Callable[[int, int], None] | None = None,
     analyzer: Any = None,
 ) -> BatchResult:
-    """Score ``conversations`` into ``out_dir`` and write the requested outputs.
+    """Score the conversations of ``files`` (read with ``read_options``, the keyword
+    arguments of :func:`~phrasecheck.readers.read_conversations`), then ``conversations``,
+    into ``out_dir``, and write the requested outputs.
 
-    ``errors`` returns the read errors collected so far (called at the end). ``analyzer``
-    (the one that scores with ``jobs=1``, and whose policy, lexicon and bases the reports
-    use) defaults to ``config.build()``; it must be built from ``config``.
+    With ``jobs > 1`` each worker reads the files it scores (files up to
+    ``FILE_TASK_MAX_BYTES``; bigger ones are read here and sent in chunks), so reading runs
+    in parallel too. ``errors`` returns read errors collected elsewhere (called at the end;
+    those of ``files`` are collected here). ``on_scored(n, files_done)`` is called as
+    results arrive: ``n`` conversations more, ``files_done`` files finished so far.
+    ``analyzer`` (the one that scores with ``jobs=1``, and whose policy, lexicon and bases
+    the reports use) defaults to ``config.build()``; it must be built from ``config``.
     """
     for fmt in formats:
         if fmt not in FORMATS:
@@ -411,11 +466,31 @@ def run_batch(
         records_path.unlink()
     result.resumed = len(done)
 
-    def todo() -> Iterator[Conversation]:
-        for c in conversations:
+    options = dict(read_options or {})
+
+    def todo(convs: Iterable[Conversation]) -> Iterator[Conversation]:
+        for c in convs:
             if c.id not in done:
                 yield c
 
+    def units() -> Iterator[_Unit]:
+        from .readers import read_conversations
+
+        for path in files:
+            if jobs > 1 and os.path.getsize(path) <= FILE_TASK_MAX_BYTES:
+                yield ("file", os.fspath(path))
+                continue
+            # read here, streamed: each chunk carries the read errors met before it
+            errs: list[ReadError] = []
+            reader = read_conversations([path], on_error=errs.append, **options)
+            for part in _chunks(todo(reader), 32):
+                met, errs[:] = list(errs), []
+                yield ("convs", part, met, False)
+            yield ("convs", [], list(errs), True)
+        for part in _chunks(todo(conversations), 32):
+            yield ("convs", part, [], False)
+
+    read_errors: list[ReadError] = []
     analyzer = analyzer if analyzer is not None else config.build()
     # scores.* and findings.* in csv/jsonl are written as results arrive (no pass afterwards)
     streamed = [f for f in formats if f in ("csv", "jsonl")]
@@ -440,16 +515,18 @@ def run_batch(
         if done:  # rows and summary of the conversations an earlier run scored
             for part in _chunks(_read_records(records_path), 256):
                 emit(rows.chunk(part, records=False))
+        files_done = 0
         with open(records_path, "ab") as rec:
-            for convs, chunk in _score_stream(todo(), config, jobs, analyzer, rows):
+            for chunk in _score_stream(units(), config, jobs, analyzer, rows, options, done):
                 rec.write(chunk.records)
                 rec.flush()  # what an interruption loses, --resume scores again
                 emit(chunk)
-                result.scored += len(convs)
-                for conv in convs:
-                    result.chars += sum(len(t.text) for t in conv.turns)
-                    if on_scored is not None:
-                        on_scored(conv)
+                read_errors += chunk.errors
+                result.scored += len(chunk.summaries)
+                result.chars += chunk.chars
+                files_done += chunk.file_done
+                if on_scored is not None:
+                    on_scored(len(chunk.summaries), files_done)
     except BaseException:
         for pair in sinks.values():
             for sink in pair:
@@ -459,7 +536,7 @@ def run_batch(
         for sink in pair:
             result.outputs.append(sink.commit())
 
-    result.errors = list(errors())
+    result.errors = [*read_errors, *errors()]
     result.outputs += write_outputs(out, records_path, result, analyzer, formats, redact,
                                     streamed=streamed)
     result.seconds = time.perf_counter() - started

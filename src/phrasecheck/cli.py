@@ -149,7 +149,7 @@ def score(
             lexicons=[str(p) for p in lexicon or []], default_lexicon=not no_default_lexicon,
             model=_model_ref(model), redact=redact, fail_under=fail_under, quiet=quiet))
     from .batch import FORMATS, BatchConfig, run_batch
-    from .readers import expand_inputs, read_conversations, read_stream
+    from .readers import expand_inputs, read_stream
     from .types import ReadError
 
     formats = [f.strip().lower() for f in format.split(",") if f.strip()]
@@ -174,11 +174,9 @@ def score(
         raise _usage_error("no transcript files found in " + ", ".join(paths))
     speaker_roles = {s: "agent" for s in agent_speaker or []}
     options: dict[str, Any] = {"encoding": encoding, "speaker_roles": speaker_roles or None}
-    reader = read_conversations(files, **options)
     stdin_errors: list[ReadError] = []
 
-    def conversations() -> Any:
-        yield from reader
+    def from_stdin() -> Any:  # after the files, as given
         if stdin:
             for item in read_stream(sys.stdin, name="<stdin>", format="jsonl", **options):
                 if isinstance(item, ReadError):
@@ -191,11 +189,11 @@ def score(
                          lexicons=tuple(str(p) for p in lexicon or []),
                          default_lexicon=not no_default_lexicon, model=_model_ref(model),
                          redact=redact)
-    progress = _Progress(len(files), quiet, reader)
+    progress = _Progress(len(files), quiet)
     with progress:
-        result = run_batch(conversations(), out, config=config, formats=formats, jobs=n_jobs,
-                           resume=resume, redact=redact, fail_under=fail_under,
-                           errors=lambda: [*reader.errors, *stdin_errors],
+        result = run_batch(from_stdin(), out, files=files, read_options=options, config=config,
+                           formats=formats, jobs=n_jobs, resume=resume, redact=redact,
+                           fail_under=fail_under, errors=lambda: stdin_errors,
                            on_scored=progress.advance, analyzer=analyzer)
     if not quiet:
         _print_summary(result, analyzer)
@@ -215,8 +213,8 @@ def _what_exists(missing: str) -> str:
 class _Progress:
     """A rich progress bar on a terminal; a log line every few seconds otherwise."""
 
-    def __init__(self, files: int, quiet: bool, reader: Any) -> None:
-        self.files, self.quiet, self.reader = files, quiet, reader
+    def __init__(self, files: int, quiet: bool) -> None:
+        self.files, self.quiet = files, quiet
         self.done = 0
         self.started = time.perf_counter()
         self.last_log = self.started
@@ -245,18 +243,16 @@ class _Progress:
             self.task = self.bar.add_task("score", total=max(self.files, 1), convs=0, rate=0.0)
         return self
 
-    def advance(self, _score: Any) -> None:
-        self.done += 1
+    def advance(self, scored: int, files_done: int) -> None:
+        self.done += scored
         now = time.perf_counter()
         rate = self.done / max(now - self.started, 1e-9)
-        files_open = len(getattr(self.reader, "files", ()))
         if self.bar is not None:
-            self.bar.update(self.task, completed=max(files_open - 1, 0), convs=self.done,
-                            rate=rate)
+            self.bar.update(self.task, completed=files_done, convs=self.done, rate=rate)
         elif not self.quiet and now - self.last_log >= 5:
             self.last_log = now
             self.console.print(f"scored {self.done} conversations ({rate:.0f}/s), "
-                               f"{files_open}/{self.files} files opened", soft_wrap=True)
+                               f"{files_done}/{self.files} files done", soft_wrap=True)
 
     def __exit__(self, *exc: Any) -> None:
         if self.bar is not None:
