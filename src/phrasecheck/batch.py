@@ -17,6 +17,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import statistics
 import time
 from collections import Counter
@@ -115,6 +116,23 @@ class _Chunk:
     chars: int = 0  # characters of turn text scored
     errors: list[ReadError] = field(default_factory=list)  # read errors, in order
     file_done: bool = False  # the last part of an input file
+    # set when a worker wrote the text to files instead (PREFIX.records, PREFIX.FMT.scores,
+    # PREFIX.FMT.findings): the parent appends them without reading them into Python
+    spilled: str | None = None
+
+    def spill(self, prefix: str) -> _Chunk:
+        """Move the text into files next to ``prefix`` (a worker, for a whole input file:
+        far cheaper than pickling it through a pipe to the parent)."""
+        with open(prefix + ".records", "wb") as fh:
+            fh.write(self.records)
+        for fmt, (scores, findings) in self.tables.items():
+            with open(f"{prefix}.{fmt}.scores", "wb") as fh:
+                fh.write(scores)
+            with open(f"{prefix}.{fmt}.findings", "wb") as fh:
+                fh.write(findings)
+        self.records, self.spilled = b"", prefix
+        self.tables = {fmt: (b"", b"") for fmt in self.tables}
+        return self
 
     @staticmethod
     def join(parts: Sequence[_Chunk], formats: Sequence[str]) -> _Chunk:
@@ -218,10 +236,17 @@ def _score_unit(analyzer: Any, rows: _Rows, unit: _Unit, read_options: dict[str,
     return out
 
 
-def _score_in_worker(unit: _Unit, chunk_size: int) -> _Chunk:
+def _score_in_worker(unit: _Unit, chunk_size: int, spill_dir: str | None) -> _Chunk:
     assert _WORKER_ROWS is not None
-    return _score_unit(_WORKER_ANALYZER, _WORKER_ROWS, unit, _WORKER_READ, _WORKER_DONE,
-                       chunk_size)
+    out = _score_unit(_WORKER_ANALYZER, _WORKER_ROWS, unit, _WORKER_READ, _WORKER_DONE,
+                      chunk_size)
+    if unit[0] == "file" and spill_dir is not None:
+        _SPILLED[0] += 1
+        out.spill(os.path.join(spill_dir, f"{os.getpid()}-{_SPILLED[0]}"))
+    return out
+
+
+_SPILLED = [0]  # part files this worker has written
 
 
 def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -238,7 +263,7 @@ def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 def _score_stream(units: Iterable[_Unit], config: BatchConfig, jobs: int, analyzer: Any,
                   rows: _Rows, read_options: dict[str, Any], done: set[str],
-                  chunk_size: int = 32) -> Iterator[_Chunk]:
+                  spill_dir: str | None = None, chunk_size: int = 32) -> Iterator[_Chunk]:
     """Score units of work in order, in ``jobs`` processes, a bounded number in flight.
 
     Where processes start by ``fork`` (Linux), the parent's Analyzer is warmed first (jieba,
@@ -265,7 +290,7 @@ def _score_stream(units: Iterable[_Unit], config: BatchConfig, jobs: int, analyz
     try:
         with pool:
             for unit in units:
-                pending.append(pool.submit(_score_in_worker, unit, chunk_size))
+                pending.append(pool.submit(_score_in_worker, unit, chunk_size, spill_dir))
                 while len(pending) >= window:
                     yield pending.pop(0).result()
             for fut in pending:
@@ -317,12 +342,23 @@ class _Sink:
         """Rows already formatted for this table and encoded (see ``_Rows.chunk``)."""
         self.fh.write(data)
 
+    def append_file(self, path: str) -> None:
+        """Rows a worker wrote to ``path`` (removed once copied)."""
+        _append_file(self.fh, path)
+
     def commit(self) -> Path:
         self.atomic.__exit__(None, None, None)
         return self.path
 
     def abort(self) -> None:
         self.atomic.__exit__(RuntimeError, None, None)
+
+
+def _append_file(fh: Any, path: str) -> None:
+    """Append the file a worker left to an open binary file, then remove it."""
+    with open(path, "rb") as src:
+        shutil.copyfileobj(src, fh, 1 << 20)
+    os.remove(path)
 
 
 def _score_columns(policy: Any) -> list[str]:
@@ -458,6 +494,7 @@ def run_batch(
     work = out / WORK_DIR
     work.mkdir(parents=True, exist_ok=True)
     records_path = work / "records.jsonl"
+    parts = work / "parts"  # where workers leave the text of whole files for the parent
     result = BatchResult(out_dir=out)
     started = time.perf_counter()
 
@@ -500,8 +537,12 @@ def run_batch(
 
     def emit(chunk: _Chunk) -> None:
         for fmt, (score_text, finding_text) in chunk.tables.items():
-            sinks[fmt][0].write(score_text)
-            sinks[fmt][1].write(finding_text)
+            if chunk.spilled is not None:
+                sinks[fmt][0].append_file(f"{chunk.spilled}.{fmt}.scores")
+                sinks[fmt][1].append_file(f"{chunk.spilled}.{fmt}.findings")
+            else:
+                sinks[fmt][0].write(score_text)
+                sinks[fmt][1].write(finding_text)
         # the summary is kept as rows arrive: no second pass over the records file
         for cid, value, grade, vetoed, failed in chunk.summaries:
             result.scores.append(value)
@@ -516,8 +557,12 @@ def run_batch(
             for part in _chunks(_read_records(records_path), 256):
                 emit(rows.chunk(part, records=False))
         files_done = 0
+        parts.mkdir(exist_ok=True)
         with open(records_path, "ab") as rec:
-            for chunk in _score_stream(units(), config, jobs, analyzer, rows, options, done):
+            for chunk in _score_stream(units(), config, jobs, analyzer, rows, options, done,
+                                       spill_dir=str(parts)):
+                if chunk.spilled is not None:
+                    _append_file(rec, chunk.spilled + ".records")
                 rec.write(chunk.records)
                 rec.flush()  # what an interruption loses, --resume scores again
                 emit(chunk)
@@ -532,6 +577,8 @@ def run_batch(
             for sink in pair:
                 sink.abort()
         raise
+    finally:
+        shutil.rmtree(parts, ignore_errors=True)
     for pair in sinks.values():
         for sink in pair:
             result.outputs.append(sink.commit())
