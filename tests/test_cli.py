@@ -94,6 +94,8 @@ def test_outputs_are_consistent(broken_batch: tuple[Path, Path, Any]) -> None:
                  "report.xlsx", "report.html"):
         assert (out / name).is_file(), name
     assert not list(out.glob(".*.tmp-*"))  # atomic writes leave no temporary files
+    # workers' part files (whole input files' text, appended by the parent) are gone too
+    assert sorted(p.name for p in (out / ".phrasecheck").iterdir()) == ["records.jsonl"]
     findings = rows(out / "findings.csv")
     assert findings
     for f in findings:
