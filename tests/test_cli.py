@@ -257,3 +257,22 @@ def test_train_and_eval_commands(tmp_path: Path) -> None:
     assert run("train", str(data), "-o", str(model)).exit_code == 0
     result = run("eval", str(data), "--model", str(model))
     assert result.exit_code == 0 and "macro" in result.output.lower()
+
+
+def test_part_files_from_workers_give_the_same_bytes(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker hands a big file's text back through part files (here every file's);
+    the parent appends them in order, and removes them."""
+    from phrasecheck import batch
+
+    monkeypatch.setattr(batch, "_SPILL_BYTES", 0)
+    one, two = tmp_path / "one", tmp_path / "two"
+    for out, jobs in ((one, "1"), (two, "2")):
+        assert run("score", str(DEMO), "--out", str(out), "--jobs", jobs, "--format",
+                   "csv,jsonl", "--quiet").exit_code == 0
+    for name in ("scores.csv", "findings.csv", "errors.csv", "scores.jsonl",
+                 "findings.jsonl"):
+        assert (one / name).read_bytes() == (two / name).read_bytes(), name
+    assert ((one / ".phrasecheck" / "records.jsonl").read_bytes()
+            == (two / ".phrasecheck" / "records.jsonl").read_bytes())
+    assert not (two / ".phrasecheck" / "parts").exists()

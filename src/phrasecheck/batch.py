@@ -1,13 +1,18 @@
 """Batch scoring: read many transcripts, score them in worker processes, write the outputs.
 
-Memory stays flat however large the input: conversations stream from the readers into a
-bounded window of in-flight chunks; every scored conversation is appended to
-``OUT/.phrasecheck/records.jsonl`` as soon as it is done; the outputs (``scores.*``,
-``findings.*``, ``errors.*``, ``report.html``, ``report.xlsx``) are then written from that
-file, each atomically (a temporary file renamed into place), so an interrupted run never
-leaves a half-written report, and ``resume=True`` skips what a previous run already scored.
+Memory stays flat however large the input: conversations stream from the readers in chunks
+of 32 into a bounded window of work in flight; every scored conversation is appended to
+``OUT/.phrasecheck/records.jsonl`` as soon as it is done; ``scores.*``/``findings.*`` in
+csv or jsonl are written as results arrive, the other outputs (``errors.*``,
+``report.html``, ``report.xlsx``, parquet) from the records file afterwards, each
+atomically (a temporary file renamed into place), so an interrupted run never leaves a
+half-written report, and ``resume=True`` skips what a previous run already scored.
 
-Each worker process builds its :class:`~phrasecheck.analyzer.Analyzer` once.
+With ``jobs > 1`` the workers do the reading too: each input file (up to
+``FILE_TASK_MAX_BYTES``) is one task, read, scored and turned into output text by a worker,
+which leaves that text in part files the parent appends in input order; bigger files are
+read by the parent and sent in chunks. Workers inherit the parent's warmed Analyzer by
+fork (elsewhere each builds its own once). ``jobs=1`` and ``jobs=2`` write the same bytes.
 """
 
 from __future__ import annotations
@@ -240,13 +245,16 @@ def _score_in_worker(unit: _Unit, chunk_size: int, spill_dir: str | None) -> _Ch
     assert _WORKER_ROWS is not None
     out = _score_unit(_WORKER_ANALYZER, _WORKER_ROWS, unit, _WORKER_READ, _WORKER_DONE,
                       chunk_size)
-    if unit[0] == "file" and spill_dir is not None:
+    if unit[0] == "file" and spill_dir is not None and len(out.records) > _SPILL_BYTES:
         _SPILLED[0] += 1
         out.spill(os.path.join(spill_dir, f"{os.getpid()}-{_SPILLED[0]}"))
     return out
 
 
 _SPILLED = [0]  # part files this worker has written
+# a file's text bigger than this goes back through part files; smaller text (one call per
+# file, say) through the result pipe, which costs less than creating and removing files
+_SPILL_BYTES = 1 << 20
 
 
 def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -258,7 +266,6 @@ def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
             chunk = []
     if chunk:
         yield chunk
-
 
 
 def _score_stream(units: Iterable[_Unit], config: BatchConfig, jobs: int, analyzer: Any,
