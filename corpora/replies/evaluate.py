@@ -549,8 +549,9 @@ def main(argv: list[str] | None = None) -> int:
     w(f"`src/phrasecheck/models/tone.json`: {size / 1e6:.2f} MB, {model.n_features} "
       f"features, trained on the {len(train)} training rows with the parameters above "
       f"(data SHA-256 {model.metadata['training']['data_sha256'][:16]}…). "
-      "Plain JSON weights, applied in pure Python (`ToneModel.predict`); its probabilities "
-      "equal the scikit-learn pipeline's to within 1e-9 (tested).")
+      "Plain JSON weights, applied without scikit-learn (`ToneModel.predict`: one reply in "
+      "pure Python, a batch in numpy, the same probabilities to the bit); they equal the "
+      "scikit-learn pipeline's to within 1e-9 (tested).")
     w("")
     w(f"Latency of `ToneModel.predict([text])` on the test replies, one at a time, on the "
       f"machine that ran this script: median {lat[0]:.0f} µs, p99 {lat[1]:.0f} µs"
