@@ -357,13 +357,13 @@ class Records:
         if not isinstance(rec, Mapping):
             yield ReadError(self.path, line, f"expected an object, got {type(rec).__name__}")
             return
-        n = self.opts.name
-        if n("turns") in rec:
+        names = self.names
+        if names["turns"] in rec:
             yield from self.add_conversation(rec, line)
             return
-        cid = id_text(rec.get(n("conversation_id")))
+        cid = id_text(rec.get(names["conversation_id"]))
         if cid is None:
-            yield ReadError(self.path, line, f"message without {n('conversation_id')!r}")
+            yield ReadError(self.path, line, f"message without {names['conversation_id']!r}")
             return
         if self.current is None or self.current.id != cid:
             yield from self._flush()
@@ -386,19 +386,19 @@ class Records:
     def add_conversation(self, obj: Mapping[str, Any], line: int | None) -> Iterator[Result]:
         """A whole conversation: ``{"id", "turns": [...], "metadata": {...}}``."""
         yield from self._flush()
-        n = self.opts.name
-        cid = id_text(obj.get(n("id"))) or id_text(obj.get(n("conversation_id")))
+        n = self.names
+        cid = id_text(obj.get(n["id"])) or id_text(obj.get(n["conversation_id"]))
         if cid is None:
-            yield ReadError(self.path, line, f"conversation without {n('id')!r}")
+            yield ReadError(self.path, line, f"conversation without {n['id']!r}")
             return
         if cid in self.done:
             first = self.done[cid]
             where = f" (first at line {first})" if first else ""
             yield ReadError(self.path, line, f"duplicate conversation id {cid!r}{where}", cid)
             return
-        turns = obj.get(n("turns"))
+        turns = obj.get(n["turns"])
         if not isinstance(turns, list):
-            yield ReadError(self.path, line, f"{n('turns')!r} is not a list", cid)
+            yield ReadError(self.path, line, f"{n['turns']!r} is not a list", cid)
             self.done[cid] = line
             return
         b = Builder(cid, line)
@@ -410,12 +410,12 @@ class Records:
             yield from errors
             if turn is not None:
                 b.turns.append(turn)
-        meta = obj.get(n("metadata"))
+        meta = obj.get(n["metadata"])
         if isinstance(meta, Mapping):
             for key, value in meta.items():
                 b.meta(str(key), value)
         for key, value in obj.items():
-            if key not in (n("id"), n("conversation_id"), n("turns"), n("metadata")):
+            if key not in (n["id"], n["conversation_id"], n["turns"], n["metadata"]):
                 b.meta(str(key), value)
         self.done[cid] = line
         yield finish(b, self.path, self.fmt, self.opts)

@@ -205,7 +205,7 @@ def read_json(source: TextSource, path: str, opts: Options) -> Iterator[Conversa
             break
         buf.compact()
     yield from records.close()
-    if produced == 0 and not records.done:
+    if not records.done:  # every conversation produced, or refused, is in done
         yield ReadError(path, None, "no turns")
 
 

@@ -15,7 +15,6 @@ def read_jsonl(source: TextSource, path: str, opts: Options,
                fmt: str = "jsonl") -> Iterator[Conversation | ReadError]:
     records = Records(path, fmt, opts)
     seen_any = False
-    produced = False
     for lineno, line in source.lines():
         if line is None:
             seen_any = True
@@ -36,13 +35,9 @@ def read_jsonl(source: TextSource, path: str, opts: Options,
         except RecursionError:
             yield ReadError(path, lineno, "malformed JSON: nested too deeply")
             continue
-        for result in records.add(obj, lineno):
-            produced = produced or isinstance(result, Conversation)
-            yield result
-    for result in records.close():
-        produced = produced or isinstance(result, Conversation)
-        yield result
+        yield from records.add(obj, lineno)
+    yield from records.close()
     if not seen_any:
         yield ReadError(path, None, "empty file")
-    elif not produced and not records.done:
+    elif not records.done:  # every conversation produced, or refused, is in done
         yield ReadError(path, None, "no turns")

@@ -35,7 +35,6 @@ def _rows(rows: Iterable[Row | ReadError], path: str, fmt: str,
           opts: Options, encoding: str | None = None) -> Iterator[Result]:
     header: list[str] | None = None
     records = Records(path, fmt, opts, sort=True)
-    produced = False
     for item in rows:
         if isinstance(item, ReadError):
             yield item
@@ -56,15 +55,11 @@ def _rows(rows: Iterable[Row | ReadError], path: str, fmt: str,
             continue
         rec = {h: (v.strip() if isinstance(v, str) else v)
                for h, v in zip(header, cells, strict=False) if h}
-        for r in records.add(rec, lineno):
-            produced = produced or isinstance(r, Conversation)
-            yield r
-    for r in records.close():
-        produced = produced or isinstance(r, Conversation)
-        yield r
+        yield from records.add(rec, lineno)
+    yield from records.close()
     if header is None:
         yield ReadError(path, None, "empty file")
-    elif not produced and not records.done:
+    elif not records.done:  # every conversation produced, or refused, is in done
         yield ReadError(path, None, "no turns")
 
 
