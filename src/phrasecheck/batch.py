@@ -155,6 +155,8 @@ _Unit = tuple[Literal["convs"], list[Conversation], list[ReadError], bool] | tup
 # path); bigger ones are read by the parent and sent in chunks, so no worker holds a huge
 # file's results at once
 FILE_TASK_MAX_BYTES = 8 * 1024 * 1024
+# conversations per chunk: the agent turns of a chunk go to the reply-tone model in one call
+CHUNK = 32
 
 
 class _Rows:
@@ -223,7 +225,7 @@ def _score_text(analyzer: Any, rows: _Rows, chunk: list[Conversation]) -> _Chunk
 
 
 def _score_unit(analyzer: Any, rows: _Rows, unit: _Unit, read_options: dict[str, Any],
-                done: frozenset[str] | set[str], chunk_size: int) -> _Chunk:
+                done: frozenset[str] | set[str]) -> _Chunk:
     """Score one unit of work: the conversations given, or those of a file read here."""
     if unit[0] == "convs":
         _, convs, met, file_done = unit
@@ -235,16 +237,15 @@ def _score_unit(analyzer: Any, rows: _Rows, unit: _Unit, read_options: dict[str,
     errors: list[ReadError] = []
     reader = read_conversations([unit[1]], on_error=errors.append, **read_options)
     todo = (c for c in reader if c.id not in done)
-    out = _Chunk.join([_score_text(analyzer, rows, part) for part in _chunks(todo, chunk_size)],
+    out = _Chunk.join([_score_text(analyzer, rows, part) for part in _chunks(todo, CHUNK)],
                       rows.formats)
     out.errors, out.file_done = errors, True
     return out
 
 
-def _score_in_worker(unit: _Unit, chunk_size: int, spill_dir: str | None) -> _Chunk:
+def _score_in_worker(unit: _Unit, spill_dir: str | None) -> _Chunk:
     assert _WORKER_ROWS is not None
-    out = _score_unit(_WORKER_ANALYZER, _WORKER_ROWS, unit, _WORKER_READ, _WORKER_DONE,
-                      chunk_size)
+    out = _score_unit(_WORKER_ANALYZER, _WORKER_ROWS, unit, _WORKER_READ, _WORKER_DONE)
     if unit[0] == "file" and spill_dir is not None and len(out.records) > _SPILL_BYTES:
         _SPILLED[0] += 1
         out.spill(os.path.join(spill_dir, f"{os.getpid()}-{_SPILLED[0]}"))
@@ -270,7 +271,7 @@ def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 def _score_stream(units: Iterable[_Unit], config: BatchConfig, jobs: int, analyzer: Any,
                   rows: _Rows, read_options: dict[str, Any], done: set[str],
-                  spill_dir: str | None = None, chunk_size: int = 32) -> Iterator[_Chunk]:
+                  spill_dir: str | None = None) -> Iterator[_Chunk]:
     """Score units of work in order, in ``jobs`` processes, a bounded number in flight.
 
     Where processes start by ``fork`` (Linux), the parent's Analyzer is warmed first (jieba,
@@ -280,7 +281,7 @@ def _score_stream(units: Iterable[_Unit], config: BatchConfig, jobs: int, analyz
     global _WORKER_ANALYZER, _WORKER_ROWS, _WORKER_READ, _WORKER_DONE
     if jobs <= 1:
         for unit in units:
-            yield _score_unit(analyzer, rows, unit, read_options, done, chunk_size)
+            yield _score_unit(analyzer, rows, unit, read_options, done)
         return
     import multiprocessing
 
@@ -297,7 +298,7 @@ def _score_stream(units: Iterable[_Unit], config: BatchConfig, jobs: int, analyz
     try:
         with pool:
             for unit in units:
-                pending.append(pool.submit(_score_in_worker, unit, chunk_size, spill_dir))
+                pending.append(pool.submit(_score_in_worker, unit, spill_dir))
                 while len(pending) >= window:
                     yield pending.pop(0).result()
             for fut in pending:
@@ -527,11 +528,11 @@ def run_batch(
             # read here, streamed: each chunk carries the read errors met before it
             errs: list[ReadError] = []
             reader = read_conversations([path], on_error=errs.append, **options)
-            for part in _chunks(todo(reader), 32):
+            for part in _chunks(todo(reader), CHUNK):
                 met, errs[:] = list(errs), []
                 yield ("convs", part, met, False)
             yield ("convs", [], list(errs), True)
-        for part in _chunks(todo(conversations), 32):
+        for part in _chunks(todo(conversations), CHUNK):
             yield ("convs", part, [], False)
 
     read_errors: list[ReadError] = []
@@ -539,7 +540,7 @@ def run_batch(
     # scores.* and findings.* in csv/jsonl are written as results arrive (no pass afterwards)
     streamed = [f for f in formats if f in ("csv", "jsonl")]
     rows = _Rows(analyzer, redact, streamed)
-    sinks = {f: (_Sink(out / f"scores.{f}", _score_columns(analyzer.policy)),
+    sinks = {f: (_Sink(out / f"scores.{f}", rows.score_columns),
                  _Sink(out / f"findings.{f}", FINDING_OUT_COLUMNS)) for f in streamed}
 
     def emit(chunk: _Chunk) -> None:
