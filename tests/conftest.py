@@ -30,3 +30,14 @@ def analyzer() -> Any:
     from phrasecheck import Analyzer
 
     return Analyzer(model=None)
+
+
+@pytest.fixture(scope="session")
+def shipped() -> Any:
+    """The bundled reply-tone model (skips where the wheel or checkout has none)."""
+    from phrasecheck.classify import default_model_path, load_model
+
+    path = default_model_path()
+    if path is None:
+        pytest.skip("no bundled model (src/phrasecheck/models/tone.json)")
+    return load_model(path)

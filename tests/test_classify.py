@@ -65,14 +65,6 @@ def small_model(small_train: pd.DataFrame) -> ToneModel:
     return train_model(small_train, seed=0, cv_metrics=False, **SMALL)
 
 
-@pytest.fixture(scope="module")
-def shipped() -> ToneModel:
-    path = default_model_path()
-    if path is None:
-        pytest.skip("no bundled model (src/phrasecheck/models/tone.json)")
-    return load_model(path)
-
-
 # ------------------------------------------------------------------- estimator contract
 
 

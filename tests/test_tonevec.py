@@ -19,8 +19,6 @@ from phrasecheck import Analyzer, read_conversations
 from phrasecheck._tonevec import build
 from phrasecheck.classify import (
     ToneModel,
-    default_model_path,
-    load_model,
     load_replies,
     train_model,
 )
@@ -29,14 +27,6 @@ from phrasecheck.types import Conversation
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpora" / "replies"
 DEMO = ROOT / "corpora" / "demo"
-
-
-@pytest.fixture(scope="module")
-def shipped() -> ToneModel:
-    path = default_model_path()
-    if path is None:
-        pytest.skip("no bundled model")
-    return load_model(path)
 
 
 @pytest.fixture(scope="module")
