@@ -140,6 +140,9 @@ def test_json_model_reproduces_sklearn_probabilities(
 @pytest.mark.parametrize("params", [
     {"features": "char", "calibration": "sigmoid", "cv": 3},
     {"features": "word", "calibration": "none", "word_ngram_range": (1, 1)},
+    {"features": "char+word", "calibration": "temperature", "cv": 3, "unigram_weight": 1.0},
+    {"features": "char", "calibration": "none", "char_ngram_range": (2, 3),
+     "unigram_weight": 0.25},
 ])
 def test_json_model_matches_other_settings(params: dict[str, Any],
                                            small_train: pd.DataFrame,
@@ -151,6 +154,53 @@ def test_json_model_matches_other_settings(params: dict[str, Any],
                                        small_train["label"].tolist())
     diff = np.abs(np.array(est.to_model().predict_proba(texts)) - est.predict_proba(texts))
     assert diff.max() < 1e-9
+
+
+@pytest.mark.parametrize("kind, term, expected", [
+    ("char", "都", True),
+    ("char", "都是", False),
+    ("char", "_", True),
+    ("word", "觉得", True),
+    ("word", "你_觉得", False),
+    ("word", "_", True),
+    ("word", "__", True),
+    ("word", "a_b_c", False),
+])
+def test_is_unigram(kind: str, term: str, expected: bool) -> None:
+    from phrasecheck.classify import _is_unigram
+
+    assert _is_unigram(kind, term) is expected
+
+
+def _unigram_share(model: ToneModel) -> float:
+    """Share of the absolute coefficient mass that sits on single characters and words."""
+    from phrasecheck.classify import _is_unigram
+
+    uni = total = 0.0
+    for block in model.to_dict()["features"]["blocks"]:
+        for term, (_, *coefs) in block["terms"].items():
+            mass = sum(abs(c) for c in coefs)
+            total += mass
+            if _is_unigram(block["kind"], term):
+                uni += mass
+    return uni / total
+
+
+def test_unigram_weight_moves_the_model_onto_phrases(small_train: pd.DataFrame) -> None:
+    shares = [_unigram_share(train_model(small_train, cv_metrics=False, calibration="none",
+                                         unigram_weight=uw))
+              for uw in (1.0, 0.5, 0.25)]
+    assert shares[0] > shares[1] > shares[2]
+    assert shares[2] < 0.5 * shares[0]
+
+
+@pytest.mark.parametrize("bad", [0, 0.0, -0.5, 1.5, "0.5", None])
+def test_unigram_weight_is_validated(bad: Any, small_train: pd.DataFrame) -> None:
+    from phrasecheck.classify import ToneClassifier
+
+    with pytest.raises(ValueError, match="unigram_weight"):
+        ToneClassifier(unigram_weight=bad).fit(small_train["text"].tolist()[:30],
+                                               small_train["label"].tolist()[:30])
 
 
 def test_json_round_trip(small_model: ToneModel, tmp_path: Path) -> None:

@@ -293,6 +293,14 @@ class _Analyzer:
         return f"_Analyzer({self.kind!r}, {self.ngram_range!r})"
 
 
+def _is_unigram(kind: str, term: str) -> bool:
+    """Whether a feature string is one character (``char``) or one jieba word (``word``:
+    n-grams are joined with ``_``, so a unigram has none, unless it is ``_`` itself)."""
+    if kind == "char":
+        return len(term) == 1
+    return "_" not in term or set(term) == {"_"}
+
+
 def _blocks_of(features: str) -> list[str]:
     kinds = [k.strip() for k in features.split("+") if k.strip()]
     bad = [k for k in kinds if k not in _FEATURE_KINDS]
@@ -312,7 +320,8 @@ def _estimator_class() -> Any:
     if _ESTIMATOR is not None:
         return _ESTIMATOR
     import numpy as np
-    from sklearn.base import BaseEstimator, ClassifierMixin
+    import scipy.sparse as sp
+    from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -320,6 +329,62 @@ def _estimator_class() -> Any:
     from sklearn.pipeline import FeatureUnion, Pipeline
     from sklearn.utils.validation import check_is_fitted
     from threadpoolctl import threadpool_limits
+
+    class _TermBlock(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+        """One TF-IDF block (``char`` or ``word`` n-grams) whose single-unit n-grams are
+        scaled by ``unigram_weight`` after the L2 normalisation."""
+
+        def __init__(self, kind: str = "char", ngram_range: tuple[int, int] = (1, 3),
+                     min_df: int = 2, max_features: int | None = None,
+                     sublinear_tf: bool = True, unigram_weight: float = 1.0) -> None:
+            self.kind = kind
+            self.ngram_range = ngram_range
+            self.min_df = min_df
+            self.max_features = max_features
+            self.sublinear_tf = sublinear_tf
+            self.unigram_weight = unigram_weight
+
+        def fit(self, X: Iterable[str], y: Any = None) -> Any:
+            self.fit_transform(X)
+            return self
+
+        def fit_transform(self, X: Iterable[str], y: Any = None, **_: Any) -> Any:
+            lo, hi = (int(v) for v in self.ngram_range)
+            self.tfidf_ = TfidfVectorizer(
+                analyzer=_Analyzer(self.kind, (lo, hi)), min_df=self.min_df,
+                max_features=self.max_features, sublinear_tf=self.sublinear_tf,
+                dtype=np.float64)
+            m = self.tfidf_.fit_transform(X)
+            scale = np.ones(len(self.tfidf_.vocabulary_))
+            if lo == 1 and float(self.unigram_weight) != 1.0:
+                for term, j in self.tfidf_.vocabulary_.items():
+                    if _is_unigram(self.kind, term):
+                        scale[j] = float(self.unigram_weight)
+            self.scale_ = scale
+            return self._scaled(m)
+
+        def transform(self, X: Iterable[str]) -> Any:
+            check_is_fitted(self, "tfidf_")
+            return self._scaled(self.tfidf_.transform(X))
+
+        def _scaled(self, m: Any) -> Any:
+            if bool((self.scale_ == 1.0).all()):
+                return m
+            return (m @ sp.diags(self.scale_)).tocsr()
+
+        @property
+        def vocabulary_(self) -> dict[str, int]:
+            return self.tfidf_.vocabulary_  # type: ignore[no-any-return]
+
+        @property
+        def idf_(self) -> Any:
+            return self.tfidf_.idf_
+
+        def get_feature_names_out(self, input_features: Any = None) -> Any:
+            return self.tfidf_.get_feature_names_out()
+
+    _TermBlock.__module__ = __name__
+    _TermBlock.__qualname__ = "_TermBlock"
 
     # ClassifierMixin before BaseEstimator: scikit-learn >= 1.6 reads the estimator type from
     # the tags the mixin adds, and BaseEstimator first would hide them (is_classifier False).
@@ -334,6 +399,13 @@ def _estimator_class() -> Any:
         min_df: drop features seen in fewer training replies (prunes the model file).
         max_features: keep at most this many features per block (by corpus frequency).
         sublinear_tf: use ``1 + log(tf)``.
+        unigram_weight: multiplies the (L2-normalised) TF-IDF value of every single
+            character and single word, which makes the logistic regression's L2 penalty on
+            their weights ``1 / unigram_weight**2`` times stronger. Tone is carried by
+            phrases (说了多少遍, 回去等通知); single characters and words (都, 你, 去, 吧) are
+            shared with ordinary talk, and a model free to lean on them flags ordinary
+            replies (corpora/replies/EVAL.md, sections 1b and 5). 1.0 treats all n-grams
+            alike. The exported model folds the factor into its coefficients.
         C: inverse regularisation strength of the logistic regression.
         class_weight: ``None`` or ``"balanced"``.
         calibration: ``"temperature"``, ``"sigmoid"`` (CalibratedClassifierCV, ``ensemble=False``
@@ -351,7 +423,8 @@ def _estimator_class() -> Any:
             min_df: int = 2,
             max_features: int | None = None,
             sublinear_tf: bool = True,
-            C: float = 30.0,
+            unigram_weight: float = 0.5,
+            C: float = 10.0,
             class_weight: str | None = None,
             calibration: str = "temperature",
             cv: int = 5,
@@ -364,6 +437,7 @@ def _estimator_class() -> Any:
             self.min_df = min_df
             self.max_features = max_features
             self.sublinear_tf = sublinear_tf
+            self.unigram_weight = unigram_weight
             self.C = C
             self.class_weight = class_weight
             self.calibration = calibration
@@ -375,10 +449,10 @@ def _estimator_class() -> Any:
             blocks = []
             for kind in _blocks_of(self.features):
                 rng = tuple(self.char_ngram_range if kind == "char" else self.word_ngram_range)
-                blocks.append((kind, TfidfVectorizer(
-                    analyzer=_Analyzer(kind, (int(rng[0]), int(rng[1]))),
-                    min_df=self.min_df, max_features=self.max_features,
-                    sublinear_tf=self.sublinear_tf, dtype=np.float64)))
+                blocks.append((kind, _TermBlock(
+                    kind=kind, ngram_range=(int(rng[0]), int(rng[1])), min_df=self.min_df,
+                    max_features=self.max_features, sublinear_tf=self.sublinear_tf,
+                    unigram_weight=self.unigram_weight)))
             lr = LogisticRegression(C=self.C, class_weight=self.class_weight,
                                     max_iter=self.max_iter)
             return Pipeline([("features", FeatureUnion(blocks)), ("lr", lr)])
@@ -388,6 +462,10 @@ def _estimator_class() -> Any:
             labels = np.asarray([str(v) for v in y], dtype=object)
             if len(texts) != len(labels):
                 raise ValueError(f"X has {len(texts)} texts but y has {len(labels)} labels")
+            if not (isinstance(self.unigram_weight, (int, float))
+                    and 0.0 < float(self.unigram_weight) <= 1.0):
+                raise ValueError(f"unigram_weight={self.unigram_weight!r}: expected a number "
+                                 "in (0, 1]")
             if self.calibration not in _CALIBRATIONS:
                 raise ValueError(f"calibration={self.calibration!r}: expected one of "
                                  f"{', '.join(_CALIBRATIONS)}")
@@ -487,14 +565,16 @@ def _export(est: Any, metadata: dict[str, Any]) -> dict[str, Any]:
         weight = (union.transformer_weights or {}).get(name, 1.0)
         vocab: dict[str, int] = vec.vocabulary_
         idf = vec.idf_
+        scale = vec.scale_  # folded into the coefficients: x_j * s_j * c_kj
         terms = {}
         for term in sorted(vocab):
             j = vocab[term]
             col = offset + j
-            terms[term] = [float(idf[j]), *(float(coef[k, col]) for k in range(len(classes)))]
+            terms[term] = [float(idf[j]), *(float(coef[k, col] * scale[j])
+                                             for k in range(len(classes)))]
         offset += len(vocab)
-        rng = vec.analyzer.ngram_range
-        blocks.append({"kind": vec.analyzer.kind, "ngram_range": [int(rng[0]), int(rng[1])],
+        rng = vec.ngram_range
+        blocks.append({"kind": vec.kind, "ngram_range": [int(rng[0]), int(rng[1])],
                        "sublinear_tf": bool(vec.sublinear_tf), "weight": float(weight),
                        "terms": terms})
     calibration: dict[str, Any] = {"method": est.calibration}
