@@ -364,6 +364,27 @@ def test_make_split_refuses_to_overwrite(tmp_path: Path) -> None:
     assert out.read_text(encoding="utf-8") == "x\n"
 
 
+def test_evaluate_fills_fresh_template_placeholders(tmp_path: Path) -> None:
+    sys.path.insert(0, str(CORPUS))
+    try:
+        import evaluate
+    finally:
+        sys.path.remove(str(CORPUS))
+    path = tmp_path / "templates.json"
+    path.write_text(json.dumps({
+        "Inform+餐馆+地址": ["地址是[Inform+餐馆+地址]。", " "],
+        "": ["好的，[Inform+酒店+名称]有[Inform+酒店+酒店设施+是1]，人均[Inform+餐馆+人均消费]。"],
+        "General+bye+none": "not a list",
+        "Recommend+景点+名称": ["推荐您去[Recommend+景点+名称]吧。", "[odd]"],
+    }, ensure_ascii=False), encoding="utf-8")
+    assert evaluate.fresh_agent_turns(path) == [
+        ("", 0, "好的，如家酒店有叫醒服务，人均100元。"),
+        ("Inform+餐馆+地址", 0, "地址是海淀区新建宫门路19号。"),
+        ("Recommend+景点+名称", 0, "推荐您去颐和园吧。"),
+        ("Recommend+景点+名称", 1, "颐和园"),
+    ]
+
+
 def test_load_replies_reports_file_and_line(tmp_path: Path) -> None:
     (tmp_path / "replies_x.csv").write_text(
         "id,text,label,domain,channel,hard\nx-1,好的,ok,gov,face,0\nx-2,滚,rdue,gov,face,0\n",

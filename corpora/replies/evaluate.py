@@ -4,6 +4,7 @@
                                                        # and src/phrasecheck/models/tone.json
     python corpora/replies/evaluate.py --no-tune       # reuse the parameters in the defaults
     python corpora/replies/evaluate.py --no-write-model
+    python corpora/replies/evaluate.py --fresh auto_system_template_nlg.json   # + section 5b
 
 What it does, in order:
 
@@ -11,10 +12,13 @@ What it does, in order:
 2. picks hyperparameters by cross-validation on the TRAINING rows only (5-fold stratified
    macro-F1 and leave-one-domain-out macro-F1 within the training rows, averaged); the test
    split is never looked at while choosing;
-3. picks the probability calibration by 5-fold cross-validated Brier score on the training rows;
+3. picks the probability calibration by 5-fold cross-validated Brier score on the training rows,
+   and the unigram weight on the CrossWOZ val + test agent turns (a development set: the
+   largest weight that flags at most 1.5% of them at the default policy's threshold);
 4. trains on all training rows, evaluates on the test split (per-class P/R/F1, confusion);
 5. leave-one-domain-out on the whole corpus: for every domain, train on the others, test on it;
-6. false-positive rate on the agent turns of CrossWOZ and recall on COLD personal attacks
+6. false-positive rate on the agent turns of CrossWOZ (the development set, and with
+   ``--fresh`` the held-out train-split turns from ConvLab-3) and recall on COLD personal attacks
    (third-party, read from ../shared/datasets, measurement only, never trained on, never
    quoted: flagged CrossWOZ turns are listed by dialogue id and turn index);
 7. the same figures for the banned lexicon alone (a banned-phrase hit = a flag);
@@ -24,6 +28,7 @@ What it does, in order:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import re
@@ -48,9 +53,10 @@ RUDE_CATEGORIES = {"rude", "arrogant", "profanity", "threat", "blame"}
 EVASIVE_CATEGORIES = {"deflect", "stonewall", "refuse"}
 
 # the grid searched by cross-validation on the training rows (calibration "none" while
-# searching: temperature scaling does not change the arg-max, so it cannot change F1)
+# searching: temperature scaling does not change the arg-max, so it cannot change F1; all
+# n-grams weighted alike: the unigram weight is chosen afterwards, section 2b)
 GRID: list[dict[str, Any]] = [
-    {"features": f, "C": c, **extra}
+    {"features": f, "C": c, "unigram_weight": 1.0, **extra}
     for f, extra in [
         ("char", {}),
         ("word", {"word_ngram_range": (1, 2)}),
@@ -58,6 +64,31 @@ GRID: list[dict[str, Any]] = [
     ]
     for c in (3.0, 10.0, 30.0)
 ]
+
+
+# section 2b: the unigram weights compared, and the rule that picks one: the largest weight
+# (the least departure from the cross-validated optimum) whose false-positive rate on the
+# CrossWOZ development set, at the default policy's threshold, is at most DEV_FP_MAX. The
+# margin under the 2% target allows for the optimism of choosing on that set; the fresh set
+# of section 5b is the honest check.
+UNIGRAM_WEIGHTS = (1.0, 0.5, 0.25)
+DEV_FP_MAX = 0.015
+
+
+def _policy_threshold() -> float:
+    """The threshold of the default policy's tone rules (``classifier`` kind), which must
+    agree: this script reports what that policy would flag."""
+    from phrasecheck.policy import load_policy
+
+    found = {float(r.spec.get("threshold", 0.5)) for r in load_policy("default").rules
+             if r.kind == "classifier"}
+    if len(found) != 1:
+        raise SystemExit(f"expected one threshold on the default policy's classifier rules, "
+                         f"found {sorted(found)}")
+    return found.pop()
+
+
+POLICY_THRESHOLD = _policy_threshold()
 
 
 def _flag(label: str, probs: dict[str, float], threshold: float = 0.5) -> bool:
@@ -108,6 +139,30 @@ def lodo(df: pd.DataFrame, **params: Any) -> dict[str, Any]:
         p, _, _ = fit_predict(tr, te["text"].tolist(), **params)
         out[dom] = EvalReport.from_predictions(te["label"].tolist(), p)
     return out
+
+
+def cv_flags(df: pd.DataFrame, params: dict[str, Any], threshold: float
+             ) -> tuple[float, float, float]:
+    """5-fold cross-validated (macro-F1, share of rude/evasive rows flagged, share of ok rows
+    flagged) at ``threshold`` on these rows."""
+    from sklearn.model_selection import StratifiedKFold
+
+    from phrasecheck.classify import EvalReport
+
+    preds = [""] * len(df)
+    flags = [False] * len(df)
+    skf = StratifiedKFold(n_splits=5, shuffle=True, random_state=SEED)
+    strata = (df["label"] + "/" + df["domain"]).tolist()
+    for tr, te in skf.split(df["text"].tolist(), strata):
+        p, pr, classes = fit_predict(df.iloc[tr], df.iloc[te]["text"].tolist(), **params)
+        for j, i in enumerate(te):
+            preds[i] = p[j]
+            flags[i] = _flag(p[j], dict(zip(classes, pr[j], strict=True)), threshold)
+    y = df["label"].tolist()
+    bad = [f for f, t in zip(flags, y, strict=True) if t != "ok"]
+    good = [f for f, t in zip(flags, y, strict=True) if t == "ok"]
+    return (EvalReport.from_predictions(y, preds).macro_f1, sum(bad) / len(bad),
+            sum(good) / len(good))
 
 
 def calibration_cv(df: pd.DataFrame, params: dict[str, Any]) -> dict[str, dict[str, float]]:
@@ -196,6 +251,44 @@ def crosswoz_agent_turns() -> list[tuple[str, str, int, str]] | None:
     return out
 
 
+# Stand-ins for the slot placeholders of the ConvLab-3 templates ("[Inform+餐馆+地址]"), by
+# slot name prefix: ordinary Beijing names, an address, a phone number, prices and times, so
+# that a filled template reads like the turn it came from. Ours; not from any dataset.
+_SLOT_STANDINS = (
+    ("周边景点", "颐和园"), ("周边餐馆", "全聚德"), ("周边酒店", "如家酒店"),
+    ("推荐菜", "北京烤鸭"), ("地址", "海淀区新建宫门路19号"), ("电话", "010-62881144"),
+    ("评分", "4.5"), ("人均消费", "100元"), ("价格", "300元"), ("门票+免费", "免费"),
+    ("门票", "30元"), ("游玩时间", "1小时 - 2小时"), ("营业时间", "周一至周日 10:00-22:00"),
+    ("酒店类型", "舒适型"), ("车型", "大众朗逸"), ("车牌", "京A12345"),
+    ("出发地附近地铁站", "西直门"), ("目的地附近地铁站", "国贸"), ("酒店设施", "叫醒服务"),
+)
+_NAME_STANDINS = {"景点": "颐和园", "餐馆": "全聚德", "酒店": "如家酒店"}
+_PLACEHOLDER = re.compile(r"\[([^\[\]]+)\]")
+
+
+def _fill_slot(m: re.Match[str]) -> str:
+    parts = m.group(1).split("+")
+    domain, slot = (parts[1] if len(parts) > 1 else ""), "+".join(parts[2:])
+    for prefix, value in _SLOT_STANDINS:
+        if slot.startswith(prefix):
+            return value
+    return _NAME_STANDINS.get(domain, "颐和园")
+
+
+def fresh_agent_turns(path: Path) -> list[tuple[str, int, str]]:
+    """(template key, index, filled text) of every system turn in ConvLab-3's CrossWOZ
+    ``auto_system_template_nlg.json``: the agent turns of the CrossWOZ *train* split (which
+    ``../shared/datasets`` does not have), one entry per turn, slot values replaced by
+    placeholders that are filled back with :data:`_SLOT_STANDINS`."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    out = []
+    for key in sorted(data):
+        for i, text in enumerate(data[key] if isinstance(data[key], list) else ()):
+            if isinstance(text, str) and text.strip():
+                out.append((key, i, _PLACEHOLDER.sub(_fill_slot, text)))
+    return out
+
+
 def cold_attacks() -> list[str] | None:
     path = DATASETS / "COLD" / "test.csv"
     if not path.is_file():
@@ -218,6 +311,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-write-model", action="store_true",
                     help="do not write src/phrasecheck/models/tone.json")
     ap.add_argument("-o", "--output", type=Path, default=EVAL_OUT)
+    ap.add_argument("--fresh", type=Path, metavar="JSON",
+                    help="ConvLab-3's convlab/nlg/template/crosswoz/"
+                         "auto_system_template_nlg.json (see section 5b of EVAL.md for how "
+                         "to get it); measured in section 5b, never trained or tuned on")
     args = ap.parse_args(argv)
 
     import sklearn
@@ -320,6 +417,55 @@ def main(argv: list[str] | None = None) -> int:
     for rng, n, conf, acc in cal[best_cal]["reliability"]:
         w(f"| {rng} | {n} | {conf:.3f} | {acc:.3f} |")
     w("")
+
+    # ----------------------------------------------------- 2b. unigram weight (dev set)
+    turns = crosswoz_agent_turns()
+    w("## 2b. Unigram weight: robustness to ordinary replies (CrossWOZ as development set)")
+    w("")
+    if args.no_tune or turns is None:
+        why = ("`--no-tune`" if args.no_tune else
+               "`../shared/datasets/CrossWOZ/*_turns.jsonl` not found")
+        w(f"Skipped ({why}): ToneClassifier's default `unigram_weight="
+          f"{defaults['unigram_weight']}` was used.")
+        w("")
+        params["unigram_weight"] = defaults["unigram_weight"]
+    else:
+        log("unigram weight …")
+        dev_texts = [t[3] for t in turns]
+        w("Single characters and single words (都, 你, 去, 吧) are shared with ordinary talk; "
+          "a model free to lean on them flags ordinary replies (section 5). "
+          "`unigram_weight` scales their TF-IDF values, which makes the L2 penalty on their "
+          "weights 1/w² times stronger and moves the model onto phrases. Cross-validation on "
+          "our corpus alone prefers w = 1 (ordinary replies are what it lacks), so w is "
+          f"chosen on the CrossWOZ agent turns of section 5 as a development set: the "
+          f"largest w whose share of flagged turns at the default policy's threshold "
+          f"(P >= {POLICY_THRESHOLD}) is at most {DEV_FP_MAX:.1%}, a margin under the 2% "
+          "target for the optimism of choosing on this set. Section 5b measures the choice "
+          "on turns that played no part. Calibration, C and features as above; the "
+          "cross-validation columns are 5-fold on the training rows, the CrossWOZ columns "
+          "come from a model fitted on all training rows.")
+        w("")
+        w(f"| unigram weight | cv5 macro-F1 | cv5 rude/evasive flagged at {POLICY_THRESHOLD} "
+          f"| cv5 ok flagged at {POLICY_THRESHOLD} | CrossWOZ flagged at 0.5 "
+          f"| CrossWOZ flagged at {POLICY_THRESHOLD} |")
+        w("|---:|---:|---:|---:|---:|---:|")
+        passing = []
+        for uw in UNIGRAM_WEIGHTS:
+            p_uw = {**params, "unigram_weight": uw}
+            f1, rec, okfp = cv_flags(train, p_uw, POLICY_THRESHOLD)
+            dev_model = train_model(train, seed=SEED, cv_metrics=False, **p_uw)
+            dev_res = dev_model.predict(dev_texts, explain=0)
+            fp5, fp9 = (sum(1 for r in dev_res if _flag(r.label, dict(r.probabilities), th))
+                        / len(dev_res) for th in (0.5, POLICY_THRESHOLD))
+            log(f"  unigram_weight {uw}: cv5 {f1:.4f} recall {rec:.3f} dev FP {fp9:.2%}")
+            w(f"| {uw:g} | {f1:.4f} | {rec:.1%} | {okfp:.2%} | {fp5:.2%} | {fp9:.2%} |")
+            if fp9 <= DEV_FP_MAX:
+                passing.append(uw)
+        params["unigram_weight"] = max(passing) if passing else min(UNIGRAM_WEIGHTS)
+        w("")
+        w(f"Chosen: **unigram_weight={params['unigram_weight']:g}**"
+          + ("." if passing else f" (no weight met {DEV_FP_MAX:.1%}: the smallest tried)."))
+        w("")
     w(f"Final parameters: `{fmt_params(params)}`, seed {SEED}.")
     w("")
 
@@ -343,6 +489,7 @@ def main(argv: list[str] | None = None) -> int:
     results = model.predict(test["text"].tolist(), explain=0)
     flag_true = [y != "ok" for y in test["label"]]
     flag_model = [_flag(r.label, dict(r.probabilities)) for r in results]
+    flag_policy = [_flag(r.label, dict(r.probabilities), POLICY_THRESHOLD) for r in results]
     lex_rep = None
     lex_flags: list[bool] = []
     if lex is not None:
@@ -350,12 +497,15 @@ def main(argv: list[str] | None = None) -> int:
         lex_rep = EvalReport.from_predictions(test["label"].tolist(), lex_pred,
                                               labels=["ok", "rude", "evasive"])
         lex_flags = [p != "ok" for p in lex_pred]
-    w("Flag / no flag (rude or evasive vs ok), as the Analyzer reports it "
-      "(non-ok label with probability >= 0.5):")
+    w("Flag / no flag (rude or evasive vs ok): the classifier's arg-max label (what "
+      "`Analyzer.classify` returns), and a non-ok label with probability >= "
+      f"{POLICY_THRESHOLD} (what the default policy's tone rules report):")
     w("")
     w("| detector | flag precision | flag recall | flag F1 | macro-F1 (3 classes) |")
     w("|---|---:|---:|---:|---:|")
-    w(_flag_row("classifier", flag_true, flag_model, rep.macro_f1))
+    w(_flag_row("classifier, arg-max", flag_true, flag_model, rep.macro_f1))
+    w(_flag_row(f"classifier, P >= {POLICY_THRESHOLD}", flag_true, flag_policy,
+                rep.macro_f1))
     if lex_rep is not None:
         w(_flag_row("banned lexicon alone", flag_true, lex_flags, lex_rep.macro_f1))
     else:
@@ -408,72 +558,71 @@ def main(argv: list[str] | None = None) -> int:
     metrics: dict[str, Any] = {"test": rep.to_dict(), "lodo": {
         "mean_macro_f1": round(lodo_mean, 4),
         "per_domain": {d: round(r.macro_f1, 4) for d, r in lodo_reports.items()}}}
-    w("## 5. False positives on real ordinary agent turns (CrossWOZ)")
+    th_grid = (0.5, 0.7, POLICY_THRESHOLD, 0.95, 0.97, 0.99)
+
+    def rates(results: Sequence[Any], weights: Sequence[int] | None = None) -> list[float]:
+        ws = weights if weights is not None else [1] * len(results)
+        total = sum(ws)
+        return [sum(wt for r, wt in zip(results, ws, strict=True)
+                    if _flag(r.label, dict(r.probabilities), th)) / total for th in th_grid]
+
+    def threshold_table(rows: Sequence[tuple[str, list[float]]]) -> None:
+        w("| threshold | " + " | ".join(f"{th:g}" for th in th_grid) + " |")
+        w("|---|" + "---:|" * len(th_grid))
+        for name, rs in rows:
+            w(f"| {name} | " + " | ".join(f"{r:.2%}" for r in rs) + " |")
+        w("")
+
+    w("## 5. False positives on real ordinary agent turns (CrossWOZ development set)")
     w("")
-    turns = crosswoz_agent_turns()
     if turns is None:
         w("*Skipped: `../shared/datasets/CrossWOZ/*_turns.jsonl` not found.*")
         w("")
     else:
         res = model.predict([t[3] for t in turns], explain=3)
         flagged = [(t, r) for t, r in zip(turns, res, strict=True)
-                   if _flag(r.label, dict(r.probabilities))]
-        rate = len(flagged) / len(turns)
-        by_label = {lab: sum(1 for _, r in flagged if r.label == lab)
-                    for lab in ("rude", "evasive")}
+                   if _flag(r.label, dict(r.probabilities), POLICY_THRESHOLD)]
+        at = dict(zip(th_grid, rates(res), strict=True))
         lex_rate = None
         if lex is not None:
             lex_rate = sum(lexicon_label(lex, t[3]) != "ok" for t in turns) / len(turns)
-        metrics["crosswoz_fp_rate"] = round(rate, 4)
+        metrics["crosswoz_fp_rate"] = round(at[0.5], 4)
+        metrics["crosswoz_fp_rate_policy"] = round(at[POLICY_THRESHOLD], 4)
+        by_label = {lab: sum(1 for _, r in flagged if r.label == lab)
+                    for lab in ("rude", "evasive")}
         w(f"{len(turns)} agent turns (CrossWOZ val + test, third-party, Apache-2.0; measured, "
-          "never trained on). Target: at most 2% flagged.")
+          "never trained on). Target: at most 2% flagged. phrasecheck flags a reply when the "
+          f"tone rules of the default policy fire, at P >= {POLICY_THRESHOLD}; the arg-max "
+          "label (P >= 0.5) is shown too.")
         w("")
         w("| detector | flagged | rate |")
         w("|---|---:|---:|")
-        w(f"| classifier (rude {by_label['rude']}, evasive {by_label['evasive']}) | "
-          f"{len(flagged)} | {rate:.2%} |")
+        w(f"| classifier, P >= {POLICY_THRESHOLD} (rude {by_label['rude']}, evasive "
+          f"{by_label['evasive']}) | {len(flagged)} | {at[POLICY_THRESHOLD]:.2%} |")
+        w(f"| classifier, arg-max (P >= 0.5) | {round(at[0.5] * len(turns))} | {at[0.5]:.2%} |")
         w("| banned lexicon alone | " + ("n/a | n/a |" if lex_rate is None else
                                         f"{round(lex_rate * len(turns))} | {lex_rate:.2%} |"))
         w("")
-        if rate > 0.02:
-            ft = [t[3] for t, _ in flagged]
-
-            def share(pred: Any) -> str:
-                return f"{sum(1 for t in ft if pred(t)) / len(ft):.0%}"
-
-            w(f"**Target missed: {rate:.1%} > 2%.** The classifier separates our corpus almost "
-              "perfectly (sections 3–4) yet flags ordinary, polite task replies. Of the "
-              f"flagged turns, {share(lambda t: len(t) <= 8)} are 8 characters or shorter "
-              "(thanks, one-word answers), "
-              f"{share(lambda t: '你' in t and '您' not in t)} address the customer as 你, "
-              f"{share(lambda t: bool(re.search('[!！]', t)))} contain !, "
-              f"{share(lambda t: bool(re.search('[?？]', t)))} ?, and "
-              f"{share(lambda t: bool(re.search('[吧呢哦]', t)))} 吧/呢/哦 — cues that our "
-              "corpus lacks in `ok` rows or confines (almost) to rude and evasive rows "
-              "(section 6b). The model learned those shortcuts from the corpus, and writing "
-              "more of the corpus has stopped helping. The history, from git: 28.9% flagged "
-              "with the first 2,560 rows (changing the features then — character 2–3-grams "
-              "only, folding 你→您 and ! → 。, C=3 — left it at 26–32%); 10.6% after the "
-              "short, plain, veiled and back-from-hold rows (4,029 rows); 11.0% after 1,200 "
-              "rows evening out 你, ?, !, 吧 and length across the labels (5,229 rows); "
-              "14.4% after 800 rows putting the function words the model had weighted "
-              "towards rude and evasive (都, 自己, 还, 会, 这个 …) into `ok` rows (6,029 "
-              "rows). CrossWOZ was looked at after every round, so it is no longer a "
-              "held-out set; a fresh set of real ordinary agent turns is needed to measure "
-              "this target honestly. Until then the classifier should not flag agents on its "
-              "own in production: the default policy deducts for it only at P >= 0.9.")
-            w("")
-        w("Share of CrossWOZ agent turns flagged at other probability thresholds "
-          "(measurement only; the policies set the threshold):")
+        verdict = "met" if at[POLICY_THRESHOLD] <= 0.02 else "missed"
+        w(f"**Target {verdict} on this set at the policy threshold: "
+          f"{at[POLICY_THRESHOLD]:.2%}** ({at[0.5]:.1%} at the arg-max). This set is not held "
+          "out. Its history, from git: 28.9% flagged at the arg-max with the first 2,560 "
+          "rows (character 2–3-grams only, folding 你→您 and ! → 。, C=3 then left it at "
+          "26–32%); 10.6% after the short, plain, veiled and back-from-hold rows (4,029 "
+          "rows); 11.0% after 1,200 rows evening out 你, ?, !, 吧 and length across the "
+          "labels (5,229 rows); 14.4% after 800 rows putting the function words the model "
+          "had weighted towards rude and evasive (都, 自己, 还, 会, 这个 …) into `ok` rows "
+          "(6,029 rows). It was looked at after every round, it set the default policy's "
+          f"threshold ({POLICY_THRESHOLD}), and it chose the unigram weight (section 2b). "
+          "Section 5b is the held-out figure.")
         w("")
-        w("| threshold | 0.5 | 0.7 | 0.9 | 0.97 | 0.99 |")
-        w("|---|---:|---:|---:|---:|---:|")
-        w("| flagged | " + " | ".join(
-            f"{sum(1 for r in res if _flag(r.label, dict(r.probabilities), th)) / len(res):.2%}"
-            for th in (0.5, 0.7, 0.9, 0.97, 0.99)) + " |")
+        w("Share of these turns flagged at other probability thresholds (measurement only; "
+          "the policies set the threshold):")
         w("")
-        w("The 20 flagged turns with the highest probability (the text is not quoted here: "
-          "it is third-party; look it up by file, dialogue id and turn index):")
+        threshold_table([("flagged", list(at.values()))])
+        w(f"The 20 turns flagged at P >= {POLICY_THRESHOLD} with the highest probability (the "
+          "text is not quoted here: it is third-party; look it up by file, dialogue id and "
+          "turn index):")
         w("")
         w("| file | dialogue id | turn index | predicted | probability | top cues |")
         w("|---|---|---:|---|---:|---|")
@@ -485,6 +634,75 @@ def main(argv: list[str] | None = None) -> int:
         w("(Cues are our model's own n-gram features, so short ones may coincide with "
           "characters of the turn.)")
         w("")
+
+    # ------------------------------------------------------- 5b. fresh, held-out turns
+    w("## 5b. False positives on fresh ordinary agent turns (CrossWOZ train split, held out)")
+    w("")
+    if args.fresh is None or not args.fresh.is_file():
+        w("*Not measured: pass `--fresh PATH` (see below for the file).*" if args.fresh is None
+          else f"*Not measured: `{args.fresh}` not found.*")
+        w("")
+    else:
+        log("fresh CrossWOZ turns …")
+        fresh = fresh_agent_turns(args.fresh)
+        digest = hashlib.sha256(args.fresh.read_bytes()).hexdigest()
+        counts: dict[str, int] = {}
+        for _, _, text in fresh:
+            counts[text] = counts.get(text, 0) + 1
+        uniq = list(counts)
+        ures = model.predict(uniq, explain=3)
+        per_turn = rates(ures, [counts[u] for u in uniq])
+        per_text = rates(ures)
+        pt = dict(zip(th_grid, per_turn, strict=True))
+        metrics["fresh_fp_rate"] = round(pt[0.5], 4)
+        metrics["fresh_fp_rate_policy"] = round(pt[POLICY_THRESHOLD], 4)
+        verdict = "met" if pt[POLICY_THRESHOLD] <= 0.02 else "missed"
+        w(f"{len(fresh)} agent turns ({len(uniq)} distinct texts) of the CrossWOZ **train** "
+          "split, which `../shared/datasets` does not hold and which played no part in "
+          "writing the corpus or choosing anything in this file. They come from ConvLab-3 "
+          "(PyPI `convlab==3.0.1`, Apache-2.0), whose file "
+          "`convlab/nlg/template/crosswoz/auto_system_template_nlg.json` lists every system "
+          "turn of the train split with its slot values replaced by placeholders "
+          f"(SHA-256 {digest[:16]}…); this script fills the placeholders with ordinary "
+          "stand-ins (a Beijing sight, restaurant or hotel name, an address, a price; "
+          "`_SLOT_STANDINS`). Same source as section 5, so the same kind of turns. It was "
+          "measured for two models only: the previous shipped model (unigram weight 1), "
+          "once, before section 2b existed (3.11% of turns flagged at P >= 0.9, 16.1% at "
+          "the arg-max), and the model chosen above. Each turn of a dialogue counts once, "
+          "as in section 5; texts that many dialogues share (不客气。) count as often as they "
+          "occur, so the share of distinct texts flagged is shown too. Third-party: read "
+          "from outside the repository, never copied in, never quoted.")
+        w("")
+        w(f"**Target {verdict}: {pt[POLICY_THRESHOLD]:.2%} of turns flagged at the policy "
+          f"threshold P >= {POLICY_THRESHOLD}** ({pt[0.5]:.1%} at the arg-max).")
+        w("")
+        threshold_table([("turns flagged", per_turn), ("distinct texts flagged", per_text)])
+        flagged_u = sorted(((u, r) for u, r in zip(uniq, ures, strict=True)
+                            if _flag(r.label, dict(r.probabilities), POLICY_THRESHOLD)),
+                           key=lambda ur: (-ur[1].score, ur[0]))
+        where = {}
+        for key, i, text in fresh:
+            where.setdefault(text, (key, i))
+        w(f"The 20 distinct texts flagged at P >= {POLICY_THRESHOLD} with the highest "
+          "probability, by template key and index in the file (not quoted):")
+        w("")
+        w("| template key | index | turns | predicted | probability | top cues |")
+        w("|---|---:|---:|---|---:|---|")
+        for u, r in flagged_u[:20]:
+            key, i = where[u]
+            cues = " ".join(f"`{c}`" for c, _ in r.features[:3])
+            w(f"| `{key[:60]}` | {i} | {counts[u]} | {r.label} | {r.score:.3f} | {cues} |")
+        w("")
+    w("To reproduce this section (about 21 MB from PyPI, read outside the repository):")
+    w("")
+    w("```")
+    w("pip download --no-deps --no-binary :all: convlab==3.0.1 -d /tmp/convlab")
+    w("tar -xzf /tmp/convlab/convlab-3.0.1.tar.gz -C /tmp/convlab "
+      "convlab-3.0.1/convlab/nlg/template/crosswoz/auto_system_template_nlg.json")
+    w("python corpora/replies/evaluate.py --fresh /tmp/convlab/convlab-3.0.1/convlab/nlg/"
+      "template/crosswoz/auto_system_template_nlg.json")
+    w("```")
+    w("")
 
     # ------------------------------------------------------------------- 6. COLD recall
     log("COLD …")
@@ -562,12 +780,14 @@ def main(argv: list[str] | None = None) -> int:
     w("")
     w("```")
     w("python corpora/replies/make_split.py      # only once: the split is frozen")
-    w("python corpora/replies/evaluate.py        # this file and the shipped model")
+    w("python corpora/replies/evaluate.py --fresh PATH   # this file and the shipped model;")
+    w("                                                  # PATH: see section 5b")
     w("```")
     w("")
     w("Hyperparameters and calibration were chosen by cross-validation on the training rows "
-      "only (sections 1–2); in this script the test split, CrossWOZ and COLD are only "
-      "measured. CrossWOZ results seen between corpus rounds did shape which replies were "
+      "only (sections 1–2), the unigram weight on the CrossWOZ development set (section "
+      "2b); the test split, the fresh CrossWOZ turns and COLD are only measured. CrossWOZ "
+      "development results seen between corpus rounds also shaped which replies were "
       "written and the default policy's threshold (section 5). "
       f"Run time {time.time() - t_start:.0f} s.")
     text = "\n".join(md) + "\n"
