@@ -352,12 +352,19 @@ def test_shipped_model_is_small_and_described(shipped: ToneModel) -> None:
     assert "lodo" in meta["metrics"]
 
 
-def test_make_split_refuses_to_overwrite(tmp_path: Path) -> None:
+def _corpus_script(name: str) -> Any:
+    """Import one of the scripts beside the corpus (``make_split``, ``evaluate``)."""
+    import importlib
+
     sys.path.insert(0, str(CORPUS))
     try:
-        import make_split
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(CORPUS))
+
+
+def test_make_split_refuses_to_overwrite(tmp_path: Path) -> None:
+    make_split = _corpus_script("make_split")
     out = tmp_path / "ids.txt"
     out.write_text("x\n", encoding="utf-8")
     assert make_split.main(["-o", str(out)]) == 1
@@ -365,11 +372,7 @@ def test_make_split_refuses_to_overwrite(tmp_path: Path) -> None:
 
 
 def test_evaluate_fills_fresh_template_placeholders(tmp_path: Path) -> None:
-    sys.path.insert(0, str(CORPUS))
-    try:
-        import evaluate
-    finally:
-        sys.path.remove(str(CORPUS))
+    evaluate = _corpus_script("evaluate")
     path = tmp_path / "templates.json"
     path.write_text(json.dumps({
         "Inform+餐馆+地址": ["地址是[Inform+餐馆+地址]。", " "],

@@ -35,6 +35,7 @@ import re
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -558,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
     metrics: dict[str, Any] = {"test": rep.to_dict(), "lodo": {
         "mean_macro_f1": round(lodo_mean, 4),
         "per_domain": {d: round(r.macro_f1, 4) for d, r in lodo_reports.items()}}}
-    th_grid = (0.5, 0.7, POLICY_THRESHOLD, 0.95, 0.97, 0.99)
+    th_grid = tuple(sorted({0.5, 0.7, POLICY_THRESHOLD, 0.95, 0.97, 0.99}))
 
     def rates(results: Sequence[Any], weights: Sequence[int] | None = None) -> list[float]:
         ws = weights if weights is not None else [1] * len(results)
@@ -646,9 +647,7 @@ def main(argv: list[str] | None = None) -> int:
         log("fresh CrossWOZ turns …")
         fresh = fresh_agent_turns(args.fresh)
         digest = hashlib.sha256(args.fresh.read_bytes()).hexdigest()
-        counts: dict[str, int] = {}
-        for _, _, text in fresh:
-            counts[text] = counts.get(text, 0) + 1
+        counts = Counter(text for _, _, text in fresh)
         uniq = list(counts)
         ures = model.predict(uniq, explain=3)
         per_turn = rates(ures, [counts[u] for u in uniq])
@@ -671,7 +670,8 @@ def main(argv: list[str] | None = None) -> int:
           "measured for two models only: the previous shipped model (unigram weight 1), "
           "once, before section 2b existed (3.11% of turns flagged at P >= 0.9, 16.1% at "
           "the arg-max), and the model chosen above. Each turn of a dialogue counts once, "
-          "as in section 5; texts that many dialogues share (不客气。) count as often as they "
+          "as in section 5; texts that many dialogues share (short thanks, 'yes') count as "
+          "often as they "
           "occur, so the share of distinct texts flagged is shown too. Third-party: read "
           "from outside the repository, never copied in, never quoted.")
         w("")

@@ -404,7 +404,7 @@ def _estimator_class() -> Any:
             their weights ``1 / unigram_weight**2`` times stronger. Tone is carried by
             phrases (说了多少遍, 回去等通知); single characters and words (都, 你, 去, 吧) are
             shared with ordinary talk, and a model free to lean on them flags ordinary
-            replies (corpora/replies/EVAL.md, sections 1b and 5). 1.0 treats all n-grams
+            replies (corpora/replies/EVAL.md, sections 2b, 5 and 5b). 1.0 treats all n-grams
             alike. The exported model folds the factor into its coefficients.
         C: inverse regularisation strength of the logistic regression.
         class_weight: ``None`` or ``"balanced"``.
