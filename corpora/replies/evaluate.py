@@ -112,18 +112,31 @@ def fit_predict(train: pd.DataFrame, test_texts: Sequence[str], **params: Any
     return preds, [[float(v) for v in row] for row in proba], classes
 
 
-def cv_macro_f1(df: pd.DataFrame, folds: int = 5, **params: Any) -> float:
+def cv_predict(df: pd.DataFrame, params: dict[str, Any], strata: Sequence[str]
+               ) -> tuple[list[str], list[list[float]], list[str]]:
+    """5-fold cross-validated (labels, probabilities, classes) for every row, the folds
+    stratified by ``strata`` and seeded with SEED."""
     from sklearn.model_selection import StratifiedKFold
 
+    preds = [""] * len(df)
+    probs: list[list[float]] = [[] for _ in range(len(df))]
+    classes: list[str] = []
+    skf = StratifiedKFold(n_splits=5, shuffle=True, random_state=SEED)
+    for tr, te in skf.split(df["text"].tolist(), list(strata)):
+        p, pr, classes = fit_predict(df.iloc[tr], df.iloc[te]["text"].tolist(), **params)
+        for j, i in enumerate(te):
+            preds[i], probs[i] = p[j], pr[j]
+    return preds, probs, classes
+
+
+def _label_domain(df: pd.DataFrame) -> list[str]:
+    return (df["label"] + "/" + df["domain"]).tolist()
+
+
+def cv_macro_f1(df: pd.DataFrame, **params: Any) -> float:
     from phrasecheck.classify import EvalReport
 
-    preds = [""] * len(df)
-    skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=SEED)
-    strata = (df["label"] + "/" + df["domain"]).tolist()
-    for tr, te in skf.split(df["text"].tolist(), strata):
-        p, _, _ = fit_predict(df.iloc[tr], df.iloc[te]["text"].tolist(), **params)
-        for j, i in enumerate(te):
-            preds[i] = p[j]
+    preds, _, _ = cv_predict(df, params, _label_domain(df))
     return EvalReport.from_predictions(df["label"].tolist(), preds).macro_f1
 
 
@@ -146,20 +159,12 @@ def cv_flags(df: pd.DataFrame, params: dict[str, Any], threshold: float
              ) -> tuple[float, float, float]:
     """5-fold cross-validated (macro-F1, share of rude/evasive rows flagged, share of ok rows
     flagged) at ``threshold`` on these rows."""
-    from sklearn.model_selection import StratifiedKFold
-
     from phrasecheck.classify import EvalReport
 
-    preds = [""] * len(df)
-    flags = [False] * len(df)
-    skf = StratifiedKFold(n_splits=5, shuffle=True, random_state=SEED)
-    strata = (df["label"] + "/" + df["domain"]).tolist()
-    for tr, te in skf.split(df["text"].tolist(), strata):
-        p, pr, classes = fit_predict(df.iloc[tr], df.iloc[te]["text"].tolist(), **params)
-        for j, i in enumerate(te):
-            preds[i] = p[j]
-            flags[i] = _flag(p[j], dict(zip(classes, pr[j], strict=True)), threshold)
+    preds, probs, classes = cv_predict(df, params, _label_domain(df))
     y = df["label"].tolist()
+    flags = [_flag(p, dict(zip(classes, pr, strict=True)), threshold)
+             for p, pr in zip(preds, probs, strict=True)]
     bad = [f for f, t in zip(flags, y, strict=True) if t != "ok"]
     good = [f for f, t in zip(flags, y, strict=True) if t == "ok"]
     return (EvalReport.from_predictions(y, preds).macro_f1, sum(bad) / len(bad),
@@ -167,22 +172,12 @@ def cv_flags(df: pd.DataFrame, params: dict[str, Any], threshold: float
 
 
 def calibration_cv(df: pd.DataFrame, params: dict[str, Any]) -> dict[str, dict[str, float]]:
-    from sklearn.model_selection import StratifiedKFold
-
     from phrasecheck.classify import EvalReport
 
     res = {}
     y = df["label"].tolist()
     for method in ("none", "temperature", "sigmoid"):
-        probs: list[list[float]] = [[] for _ in range(len(df))]
-        preds = [""] * len(df)
-        classes: list[str] = []
-        skf = StratifiedKFold(n_splits=5, shuffle=True, random_state=SEED)
-        for tr, te in skf.split(df["text"].tolist(), y):
-            p, pr, classes = fit_predict(df.iloc[tr], df.iloc[te]["text"].tolist(),
-                                         **{**params, "calibration": method})
-            for j, i in enumerate(te):
-                preds[i], probs[i] = p[j], pr[j]
+        preds, probs, classes = cv_predict(df, {**params, "calibration": method}, y)
         rep = EvalReport.from_predictions(y, preds, probs=probs, classes=classes)
         assert rep.brier is not None and rep.ece is not None
         res[method] = {"brier": rep.brier, "ece": rep.ece, "macro_f1": rep.macro_f1,
