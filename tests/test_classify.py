@@ -69,9 +69,17 @@ def small_model(small_train: pd.DataFrame) -> ToneModel:
 
 
 def test_import_has_no_side_effects() -> None:
+    # predicting needs neither scikit-learn nor pandas: only the estimator and training
+    # modules import scikit-learn, when ToneClassifier or train_model is first asked for
     code = ("import sys, phrasecheck.classify as c; "
+            "import phrasecheck.classify.model, phrasecheck.classify.evaluation; "
+            "from phrasecheck.classify import ToneModel, load_model, evaluate_model; "
             "bad = [m for m in ('jieba', 'sklearn', 'pandas') if m in sys.modules]; "
-            "assert not bad, bad")
+            "assert not bad, bad; "
+            "from phrasecheck.classify import ToneClassifier, train_model; "
+            "import phrasecheck.classify.estimator as e, phrasecheck.classify.training as t; "
+            "assert ToneClassifier is e.ToneClassifier and train_model is t.train_model; "
+            "assert ToneClassifier.__module__ == 'phrasecheck.classify.estimator'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -167,14 +175,14 @@ def test_json_model_matches_other_settings(params: dict[str, Any],
     ("word", "a_b_c", False),
 ])
 def test_is_unigram(kind: str, term: str, expected: bool) -> None:
-    from phrasecheck.classify import _is_unigram
+    from phrasecheck.classify.features import _is_unigram
 
     assert _is_unigram(kind, term) is expected
 
 
 def _unigram_share(model: ToneModel) -> float:
     """Share of the absolute coefficient mass that sits on single characters and words."""
-    from phrasecheck.classify import _is_unigram
+    from phrasecheck.classify.features import _is_unigram
 
     uni = total = 0.0
     for block in model.to_dict()["features"]["blocks"]:

@@ -178,7 +178,7 @@ def test_keys_too_wide_to_pack_count_the_same(shipped: ToneModel, replies: pd.Da
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.text(st.one_of(ALPHABET, st.characters()), max_size=8), max_size=6))
 def test_property_batch_normalisation_equals_one_by_one(texts: list[str]) -> None:
-    from phrasecheck.classify import _normalize_replies, normalize_reply
+    from phrasecheck.classify.features import _normalize_replies, normalize_reply
 
     assert _normalize_replies(texts) == [normalize_reply(t) for t in texts]
 
@@ -189,7 +189,7 @@ def test_property_batch_normalisation_equals_one_by_one(texts: list[str]) -> Non
 def test_property_fast_nfkc_is_nfkc(text: str) -> None:
     import unicodedata
 
-    from phrasecheck.classify import _nfkc
+    from phrasecheck.classify.features import _nfkc
 
     assert _nfkc(text) == unicodedata.normalize("NFKC", text)
 
