@@ -229,6 +229,22 @@ def test_html_escapes_untrusted_text(html_report: Path) -> None:
     assert SCRIPT in "".join(doc.text)  # shown as text
 
 
+def test_html_templates_escape_by_default() -> None:
+    """The page is built from the packaged templates, with autoescaping on: a value the
+    writer did not mark as markup is shown as text, and template syntax in data stays data."""
+    from markupsafe import Markup
+
+    from phrasecheck.reports.html import _environment
+
+    env = _environment()
+    assert env.autoescape is True
+    assert {"report.html", "conversation.html"} <= set(env.list_templates())
+    page = env.from_string("<p title=\"{{ v }}\">{{ v }}{{ m }}</p>")
+    assert page.render(v="<b>'{{ x }}'\"", m=Markup("<i>ok</i>")) == (
+        "<p title=\"&lt;b&gt;&#x27;{{ x }}&#x27;&quot;\">&lt;b&gt;&#x27;{{ x }}&#x27;&quot;"
+        "<i>ok</i></p>")
+
+
 def test_html_is_self_contained(html_report: Path) -> None:
     raw = html_report.read_text(encoding="utf-8")
     assert "http://" not in raw and "https://" not in raw

@@ -33,6 +33,8 @@ def test_wheel_contents(wheel: Path) -> None:
     assert "phrasecheck/_data/lexicons/required.yaml" in names
     assert "phrasecheck/_data/lexicons/categories.yaml" in names
     assert "phrasecheck/presets/default.yaml" in names
+    for name in ("report.html", "conversation.html", "report.css", "report.js"):
+        assert f"phrasecheck/reports/templates/{name}" in names
     assert not any(n.startswith(("tests/", "corpora/")) for n in names)
 
 
@@ -58,6 +60,12 @@ def test_installed_wheel_finds_its_defaults(wheel: Path, tmp_path: Path) -> None
         "print(default_lexicon_dir())\n"
         "print([f.text for f in a.check_text('您好，请稍等')])\n"
         "print(sorted(os.listdir('.')))\n"
+        # the HTML report's templates load from the installed package
+        "from phrasecheck.reports import write_html_report\n"
+        "c = phrasecheck.Conversation('c1', (phrasecheck.Turn(0, 'agent', '您好'),))\n"
+        f"write_html_report({str(tmp_path / 'r.html')!r}, lambda: [(c, a.score(c))])\n"
+        "import phrasecheck.reports.html as h\n"
+        "print(h._environment().get_template('report.html').filename)\n"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     out = subprocess.run([str(py), "-c", code], cwd=work, check=True, capture_output=True,
@@ -66,3 +74,5 @@ def test_installed_wheel_finds_its_defaults(wheel: Path, tmp_path: Path) -> None
     assert out[1].startswith(str(site)), out
     assert "您好" in out[2]
     assert out[3] == "[]"  # nothing written into the working directory
+    assert out[4].startswith(str(site)), out
+    assert "<mark class=\"req\"" in (tmp_path / "r.html").read_text(encoding="utf-8")

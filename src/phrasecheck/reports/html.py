@@ -5,16 +5,23 @@ link) and hand-drawn SVG charts; no network access, no external resource of any 
 Content-Security-Policy that lets only the report's own script run (by its hash), so even a
 conversation that smuggled markup past the escaping could not execute anything.
 
+The page is Jinja2 templates (``templates/report.html``, ``templates/conversation.html``)
+with autoescaping on, so every value is escaped unless it is markup built here on purpose:
+the SVG charts, the style sheet and the script (``templates/report.css``, ``report.js``).
+This module works out what to show (redaction, titles, which findings a rule rests on, the
+nesting of highlights); the templates say how it looks.
+
 The conversations are streamed twice from ``records()``: once for the overview, charts and
-tables, once for the per-conversation sections. Only small per-conversation rows (id, score,
-grade, …) are kept between the passes, in a temporary file, so memory stays flat for any
-number of conversations.
+tables, once for the per-conversation sections, which the template renders one at a time as
+they come. Only small per-conversation rows (id, score, grade, …) are kept between the
+passes, in a temporary file, so memory stays flat for any number of conversations.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime
+import functools
 import hashlib
 import html
 import json
@@ -25,15 +32,19 @@ import tempfile
 import zlib
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any, Literal
+from importlib.resources import files
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from ..lexicon import Lexicon
 from ..policy import Policy
 from ..types import Conversation, ConversationScore, Evidence, Finding, ReadError, RuleResult, Turn
 from ._atomic import atomic_write
 from .redact import redact as redact_text
+
+if TYPE_CHECKING:
+    import jinja2
 
 __all__ = ["DEFAULT_TITLE", "Records", "write_html_report"]
 
@@ -163,11 +174,6 @@ class _Context:
         b = self.lexicon.bases.get(basis_id) if self.lexicon is not None else None
         return b.title if b is not None else basis_id
 
-    def basis_link(self, basis_id: str) -> str:
-        """A short link to the clause in the bases section (its text shows on hover)."""
-        return (f"<a class=\"b\" href=\"#b-{esc(basis_id)}\">"
-                f"{esc(self.basis_title(basis_id))}</a>")
-
     def failed(self, s: ConversationScore) -> bool:
         return bool(s.vetoed) or s.score < self.threshold
 
@@ -251,6 +257,42 @@ def _first_pass(items: Iterable[tuple[Conversation, ConversationScore]], ctx: _C
     return agg
 
 
+# ------------------------------------------------------------------------------ templates
+
+
+@functools.lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    """The report's Jinja2 environment (built once): templates from the package, escaping on.
+
+    Jinja2 escapes every value with markupsafe, which spells ``'`` and ``"`` as ``&#39;`` and
+    ``&#34;``; this report has always used the standard library's ``html.escape``
+    (``&#x27;``, ``&quot;``), so ``finalize`` escapes a text holding a quote with
+    :func:`esc` and marks it safe. The two escape ``& < >`` alike, so any other text is left
+    to Jinja2's (fast) escaping. Either way every value is escaped unless it is markup
+    already (``Markup``, a macro's output). ``StrictUndefined`` turns a misspelt name into
+    an error rather than an empty string.
+    """
+    import jinja2
+    from markupsafe import Markup
+
+    def finalize(value: Any) -> Any:
+        if type(value) is str and ("'" in value or '"' in value):
+            return Markup(esc(value))
+        return value
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("phrasecheck.reports", "templates"),
+        autoescape=True, finalize=finalize, undefined=jinja2.StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["fmt"] = _fmt
+    return env
+
+
+def _asset(name: str) -> str:
+    """A file of ``templates/`` as text (the style sheet, the script)."""
+    return (files("phrasecheck.reports") / "templates" / name).read_text(encoding="utf-8")
+
+
 # ------------------------------------------------------------------------------ document
 
 
@@ -262,64 +304,32 @@ def _fmt(x: float) -> str:
 
 def _write_document(out: IO[str], records: Records, ctx: _Context, agg: _Aggregates,
                     rows_file: IO[str], errors: list[tuple[str, str, str]], title: str) -> None:
-    w = out.write
-    script = _SCRIPT
+    from markupsafe import Markup
+
+    # the text of the <script> element, which the CSP allows by its hash
+    script = "\n" + _asset("report.js")
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
     csp = (f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{digest}'; "
            "img-src data:; base-uri 'none'; form-action 'none'")
-    now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    w("<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\n")
-    w(f"<meta http-equiv=\"Content-Security-Policy\" content=\"{esc(csp)}\">\n")
-    w("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n")
-    w("<meta name=\"generator\" content=\"phrasecheck\">\n")
-    w(f"<title>{esc(title)}</title>\n<style>{_CSS}</style></head>\n<body>\n")
-    w(f"<header class=\"top\"><h1>{esc(title)}</h1><p class=\"sub\">")
-    if ctx.policy is not None:
-        w(f"策略 (policy)：<b>{esc(ctx.policy.title)}</b> <code>{esc(ctx.policy.name)}</code> · ")
-    w(f"生成于 (generated) {esc(now)} · ")
-    w("个人信息已脱敏 (PII redacted)" if ctx.redact else
-      "<b class=\"warn\">未脱敏 (not redacted)</b>")
-    w("</p><nav><a href=\"#overview\">概览</a><a href=\"#charts\">图表</a>"
-      "<a href=\"#conversations\">会话列表</a>")
-    if agg.has_agent:
-        w("<a href=\"#agents\">坐席</a>")
-    w("<a href=\"#errors\">读取错误</a><a href=\"#details\">会话详情</a>"
-      "<a href=\"#bases\">依据条款</a></nav></header>\n<main>\n")
-    _overview(w, ctx, agg, len(errors))
-    _charts(w, ctx, agg)
-    _conversation_table(w, agg, rows_file, ctx.sections == "all")
-    if agg.has_agent:
-        _agent_table(w, agg)
-    _error_table(w, errors)
-    w("<section id=\"details\"><h2>会话详情 (conversations)</h2>\n")
-    w("<p class=\"legend\"><mark class=\"req\">规范用语 required</mark> "
-      "<mark class=\"ban\">服务忌语 banned</mark> <mark class=\"cue\">线索 cue</mark> "
-      "<span class=\"tone-key\">语气模型判定 (tone model)</span></p>\n")
-    n = 0
-    for conv, sc in records():
-        if n >= agg.n or zlib.crc32(conv.id.encode("utf-8", "surrogatepass")) != agg.ids[n]:
-            raise ValueError("records() yielded different conversations on its second call "
-                             f"(at position {n + 1}); it must return a fresh iterator over the "
-                             "same conversations in the same order each time")
-        if ctx.sections == "all" or ctx.failed(sc):
-            _conversation_section(w, n, conv, sc, ctx)
-        n += 1
-    if n != agg.n:
-        raise ValueError(f"records() yielded {agg.n} conversations the first time and {n} the "
-                         "second; it must return the same conversations each time")
-    if n == 0:
-        w("<p class=\"empty\">没有会话 (no conversations)</p>")
-    w("</section>\n")
-    _bases_section(w, ctx)
-    w("</main>\n")
-    w(f"<footer>phrasecheck · {agg.n} 个会话 · {len(errors)} 个读取错误</footer>\n")
-    w(f"<script>{script}</script>\n</body></html>\n")
+    page = _environment().get_template("report.html").generate(
+        title=title, csp=csp, css=Markup("\n" + _asset("report.css")), script=Markup(script),
+        now=datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), policy=ctx.policy,
+        redact=ctx.redact, n=agg.n, has_agent=agg.has_agent, has_domain=agg.has_domain,
+        cards=_cards(ctx, agg, len(errors)), grades=_grade_chips(ctx, agg),
+        histogram=Markup(_histogram(ctx, agg)), rule_bars=Markup(_rule_bars(ctx, agg)),
+        category_bars=Markup(_category_bars(ctx, agg)),
+        rows=_table_rows(rows_file, ctx.sections == "all"), agents=_agent_rows(agg),
+        errors=[(redact_text(path), line, redact_text(reason)) for path, line, reason in errors],
+        sections=_sections(records, ctx, agg), bases=_bases(ctx))
+    for chunk in page:
+        out.write(chunk)
 
 
-def _overview(w: Callable[[str], Any], ctx: _Context, agg: _Aggregates, n_errors: int) -> None:
+def _cards(ctx: _Context, agg: _Aggregates, n_errors: int) -> list[tuple[str, str, str, str]]:
+    """The overview's figures: (label, English label, value, CSS class)."""
     mean = agg.total / agg.n if agg.n else math.nan
     median = statistics.median(agg.scores) if agg.n else math.nan
-    cards = [
+    return [
         ("会话数", "conversations", str(agg.n), ""),
         ("读取错误", "errors", str(n_errors), "bad" if n_errors else ""),
         ("平均分", "mean score", _fmt(round(mean, 1)), ""),
@@ -328,38 +338,96 @@ def _overview(w: Callable[[str], Any], ctx: _Context, agg: _Aggregates, n_errors
         (f"未达标 (<{_fmt(ctx.threshold)} 或否决)", "failed", str(agg.failed),
          "bad" if agg.failed else ""),
     ]
-    w("<section id=\"overview\"><h2>概览 (overview)</h2><div class=\"cards\">")
-    for zh, en, value, cls in cards:
-        w(f"<div class=\"card {cls}\"><div class=\"v\">{esc(value)}</div>"
-          f"<div class=\"k\">{esc(zh)}<br><small>{esc(en)}</small></div></div>")
-    w("</div><p class=\"grades\">等级分布 (grades)：")
+
+
+def _grade_chips(ctx: _Context, agg: _Aggregates) -> list[tuple[str, int, str]]:
+    """(grade, conversations, percentage) in the policy's grade order, then the others."""
     order = [g.name for g in ctx.policy.grades] if ctx.policy is not None else []
     names = [g for g in order if g in agg.grades] + sorted(g for g in agg.grades
                                                            if g not in order)
-    if not names:
-        w("–")
-    for g in names:
-        pct = 100 * agg.grades[g] / agg.n if agg.n else 0
-        w(f"<span class=\"chip\">{esc(g)} <b>{agg.grades[g]}</b> <small>{pct:.0f}%</small></span>")
-    w("</p></section>\n")
+    return [(g, agg.grades[g], f"{100 * agg.grades[g] / agg.n if agg.n else 0:.0f}")
+            for g in names]
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """A row of the conversation table."""
+
+    i: int
+    id: str
+    link: bool  # to the conversation's section, when the report has one
+    score: float
+    grade: str
+    vetoed: bool
+    failed: bool
+    failed_rules: str
+    violations: int
+    agent: str | None
+    domain: str | None
+
+
+def _table_rows(rows_file: IO[str], all_sections: bool) -> Iterator[_Row]:
+    """The conversation table's rows, read back one at a time from the first pass."""
+    for i, line in enumerate(rows_file):
+        cid, score, grade, vetoed, failed, failed_rules, n_viol, agent, domain = json.loads(line)
+        yield _Row(i, cid, all_sections or failed, score, grade, vetoed, failed,
+                   ", ".join(failed_rules), n_viol, agent, domain)
+
+
+@dataclass(frozen=True, slots=True)
+class _AgentRow:
+    """A row of the agents table; ``*_v`` are the values the table sorts by."""
+
+    agent: str
+    n: int
+    mean_v: str
+    mean: str
+    low_v: float
+    low: str
+    failed: int
+    violations: int
+
+
+def _agent_rows(agg: _Aggregates) -> list[_AgentRow]:
+    rows = []
+    for agent in sorted(agg.agents):
+        n, total, failed, low, viol = agg.agents[agent]
+        mean = total / n
+        rows.append(_AgentRow(agent, int(n), f"{mean:.3f}", _fmt(round(mean, 1)), low,
+                              _fmt(low), int(failed), int(viol)))
+    return rows
+
+
+def _bases(ctx: _Context) -> list[tuple[str, str, str]]:
+    """(clause id, title, text) of every clause a finding or rule rests on."""
+    out = []
+    for basis_id in ctx.bases_used:
+        b = ctx.lexicon.bases.get(basis_id) if ctx.lexicon is not None else None
+        out.append((basis_id, b.title if b else "", ctx.basis_text(basis_id)))
+    return out
+
+
+def _sections(records: Records, ctx: _Context, agg: _Aggregates
+              ) -> Iterator[_ConversationView]:
+    """The second pass: each conversation to show, as the template's ``conversation`` wants
+    it; checks that ``records()`` yields the conversations of the first pass again."""
+    n = 0
+    for conv, sc in records():
+        if n >= agg.n or zlib.crc32(conv.id.encode("utf-8", "surrogatepass")) != agg.ids[n]:
+            raise ValueError("records() yielded different conversations on its second call "
+                             f"(at position {n + 1}); it must return a fresh iterator over the "
+                             "same conversations in the same order each time")
+        if ctx.sections == "all" or ctx.failed(sc):
+            yield _conversation(n, conv, sc, ctx)
+        n += 1
+    if n != agg.n:
+        raise ValueError(f"records() yielded {agg.n} conversations the first time and {n} the "
+                         "second; it must return the same conversations each time")
 
 
 # ------------------------------------------------------------------------------ charts
-
-
-def _charts(w: Callable[[str], Any], ctx: _Context, agg: _Aggregates) -> None:
-    w("<section id=\"charts\"><h2>图表 (charts)</h2><div class=\"charts\">")
-    w("<figure><figcaption>分数分布 (score distribution)</figcaption>")
-    w(_histogram(ctx, agg))
-    w("</figure><figure><figcaption>各规则未通过会话数 (failures by rule)</figcaption>")
-    rules = [(f"{agg.rule_titles.get(r) or ctx.rule_titles.get(r) or r}", r, n)
-             for r, n in agg.rule_failures.most_common(_MAX_CHART_BARS)]
-    w(_bars([(label, n, f"{rid}: {label}") for label, rid, n in rules], "bar-rule"))
-    w("</figure><figure><figcaption>违规发现按类别 (violations by category)</figcaption>")
-    cats = [(ctx.category_title(c), n, c)
-            for c, n in agg.categories.most_common(_MAX_CHART_BARS)]
-    w(_bars(cats, "bar-cat"))
-    w("</figure></div></section>\n")
+# The SVG charts are drawn here, not in a template: they are geometry more than markup.
+# Every text in them goes through esc().
 
 
 def _histogram(ctx: _Context, agg: _Aggregates) -> str:
@@ -435,80 +503,16 @@ def _bars(items: Sequence[tuple[str, int, str]], cls: str) -> str:
     return "".join(parts)
 
 
-# ------------------------------------------------------------------------------ tables
+def _rule_bars(ctx: _Context, agg: _Aggregates) -> str:
+    rules = [(f"{agg.rule_titles.get(r) or ctx.rule_titles.get(r) or r}", r, n)
+             for r, n in agg.rule_failures.most_common(_MAX_CHART_BARS)]
+    return _bars([(label, n, f"{rid}: {label}") for label, rid, n in rules], "bar-rule")
 
 
-def _conversation_table(w: Callable[[str], Any], agg: _Aggregates, rows_file: IO[str],
-                        all_sections: bool) -> None:
-    w("<section id=\"conversations\"><h2>会话列表 (conversations)</h2>")
-    w("<div class=\"tools\"><input id=\"filter\" type=\"search\" "
-      "placeholder=\"筛选 (filter): 编号、等级、规则、坐席…\" aria-label=\"filter\">"
-      "<label><input id=\"only-failed\" type=\"checkbox\"> 只看未达标 (failed only)</label>"
-      f"<span id=\"count\">共 {agg.n}</span></div>")
-    w("<div class=\"scroll\"><table id=\"conv-table\" class=\"sortable\"><thead><tr>"
-      "<th data-t=\"s\">会话 (id)</th><th data-t=\"n\">分数 (score)</th>"
-      "<th data-t=\"s\">等级 (grade)</th><th data-t=\"n\">否决 (vetoed)</th>"
-      "<th data-t=\"s\">未通过规则 (failed rules)</th><th data-t=\"n\">违规数 (violations)</th>")
-    if agg.has_agent:
-        w("<th data-t=\"s\">坐席 (agent_id)</th>")
-    if agg.has_domain:
-        w("<th data-t=\"s\">领域 (domain)</th>")
-    w("</tr></thead><tbody>\n")
-    for i, line in enumerate(rows_file):
-        cid, score, grade, vetoed, failed, failed_rules, n_viol, agent, domain = json.loads(line)
-        tr = "<tr class=\"f\">" if failed else "<tr>"
-        link = f"<a href=\"#c{i}\">{esc(cid)}</a>" if all_sections or failed else esc(cid)
-        w(f"{tr}<td>{link}</td>"
-          f"<td data-v=\"{score}\">{_fmt(score)}</td><td>{esc(grade)}</td>"
-          f"<td data-v=\"{int(vetoed)}\">{'是' if vetoed else ''}</td>"
-          f"<td>{esc(', '.join(failed_rules))}</td><td>{n_viol}</td>")
-        if agg.has_agent:
-            w(f"<td>{esc(agent or '')}</td>")
-        if agg.has_domain:
-            w(f"<td>{esc(domain or '')}</td>")
-        w("</tr>\n")
-    w("</tbody></table></div><button id=\"more\" type=\"button\" hidden>显示更多 (show more)"
-      "</button></section>\n")
-
-
-def _agent_table(w: Callable[[str], Any], agg: _Aggregates) -> None:
-    w("<section id=\"agents\"><h2>坐席 (agents)</h2><div class=\"scroll\">"
-      "<table class=\"sortable\"><thead><tr><th data-t=\"s\">坐席 (agent_id)</th>"
-      "<th data-t=\"n\">会话数 (conversations)</th><th data-t=\"n\">平均分 (mean)</th>"
-      "<th data-t=\"n\">最低分 (min)</th><th data-t=\"n\">未达标 (failed)</th>"
-      "<th data-t=\"n\">规则未通过次数 (rule failures)</th></tr></thead><tbody>\n")
-    for agent in sorted(agg.agents):
-        n, total, failed, low, viol = agg.agents[agent]
-        mean = total / n
-        w(f"<tr><td>{esc(agent)}</td><td>{int(n)}</td><td data-v=\"{mean:.3f}\">"
-          f"{_fmt(round(mean, 1))}</td><td data-v=\"{low}\">{_fmt(low)}</td>"
-          f"<td>{int(failed)}</td><td>{int(viol)}</td></tr>\n")
-    w("</tbody></table></div></section>\n")
-
-
-def _error_table(w: Callable[[str], Any], errors: list[tuple[str, str, str]]) -> None:
-    w(f"<section id=\"errors\"><h2>读取错误 (errors) <small>{len(errors)}</small></h2>")
-    if not errors:
-        w("<p class=\"empty\">无 (none)</p></section>\n")
-        return
-    w("<div class=\"scroll\"><table id=\"error-table\" class=\"sortable\"><thead><tr>"
-      "<th data-t=\"s\">文件 (path)</th><th data-t=\"n\">行 (line)</th>"
-      "<th data-t=\"s\">原因 (reason)</th></tr></thead><tbody>\n")
-    for path, line, reason in errors:
-        w(f"<tr><td>{esc(redact_text(path))}</td><td>{esc(line)}</td>"
-          f"<td>{esc(redact_text(reason))}</td></tr>\n")
-    w("</tbody></table></div></section>\n")
-
-
-def _bases_section(w: Callable[[str], Any], ctx: _Context) -> None:
-    if not ctx.bases_used:
-        return
-    w("<section id=\"bases\"><h2>依据条款 (basis clauses)</h2><dl class=\"bases\">")
-    for basis_id in ctx.bases_used:
-        b = ctx.lexicon.bases.get(basis_id) if ctx.lexicon is not None else None
-        w(f"<dt><code>{esc(basis_id)}</code> {esc(b.title if b else '')}</dt>"
-          f"<dd id=\"b-{esc(basis_id)}\">{esc(ctx.basis_text(basis_id))}</dd>")
-    w("</dl></section>\n")
+def _category_bars(ctx: _Context, agg: _Aggregates) -> str:
+    cats = [(ctx.category_title(c), n, c)
+            for c, n in agg.categories.most_common(_MAX_CHART_BARS)]
+    return _bars(cats, "bar-cat")
 
 
 # ------------------------------------------------------------------------------ sections
@@ -536,9 +540,74 @@ def _kind_of(f: Finding) -> str:
     return "classifier" if f.source == "classifier" else f.kind
 
 
-def _conversation_section(w: Callable[[str], Any], n: int, conv: Conversation,
-                          sc: ConversationScore, ctx: _Context) -> None:
-    failed = ctx.failed(sc)
+@dataclass(frozen=True, slots=True)
+class _Note:
+    """A finding's side note; ``shown`` is its text as the turn shows it (redacted)."""
+
+    cls: str
+    code: str
+    category: str
+    kind: str
+    p: str | None  # the tone model's probability
+    shown: str
+    phrase: str | None  # the lexicon phrase, when it differs from the text
+    rules: list[tuple[str, str | None]]  # (rule id, title to show)
+    basis_text: str | None  # the clause in full (violations)
+    basis_link: tuple[str, str] | None  # (clause id, title): a link (required phrases)
+    suggestion: str | None
+    explanation: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _EvidenceView:
+    note: str
+    turn: int | None
+    anchor: str
+    shown: str  # the evidence's text, unless the note quotes it already
+    window: tuple[int, int] | None  # first and last turn searched
+
+
+@dataclass(frozen=True, slots=True)
+class _RuleRow:
+    id: str
+    title: str
+    outcome: str
+    outcome_label: str
+    veto: bool
+    basis_id: str | None  # a failed rule links to its clause
+    basis_title: str
+    deduction: str
+    message: str
+    evidence: list[_EvidenceView]
+
+
+@dataclass(frozen=True, slots=True)
+class _TurnView:
+    cls: str
+    anchor: str
+    index: int
+    who: str
+    pieces: list[tuple[str, str, str]]  # see _mark_pieces
+    notes: list[_Note]
+
+
+@dataclass(frozen=True, slots=True)
+class _ConversationView:
+    n: int
+    id: str
+    failed: bool
+    score: str
+    grade: str
+    vetoed: bool
+    n_turns: int
+    info: str
+    turns: list[_TurnView]
+    orphans: list[_Note]  # findings whose turn the conversation does not have
+    rules: list[_RuleRow]
+
+
+def _conversation(n: int, conv: Conversation, sc: ConversationScore, ctx: _Context
+                  ) -> _ConversationView:
     by_evidence: dict[tuple[Any, ...], list[str]] = {}
     for r in sc.rule_results:
         for e in r.evidence:
@@ -548,60 +617,43 @@ def _conversation_section(w: Callable[[str], Any], n: int, conv: Conversation,
     for f in sc.findings:
         by_turn.setdefault(f.turn, []).append(f)
     turn_text: dict[int, str] = {}  # redacted texts by turn index, for evidence
-    w(f"<details id=\"c{n}\" class=\"conv{' f' if failed else ''}\"><summary>"
-      f"<b>{esc(ctx.red(conv.id))}</b> <span class=\"score\">{_fmt(sc.score)}</span> "
-      f"<span class=\"grade\">{esc(sc.grade)}</span>")
-    if sc.vetoed:
-        w(" <span class=\"badge fail\">一票否决 vetoed</span>")
-    meta = [(k, _meta(conv, sc, k)) for k in ("agent_id", "domain", "channel", "source")]
-    info = " · ".join(f"{k}: {ctx.red(v)}" for k, v in meta if v is not None)
-    w(f" <small>{esc(info)}{' · ' if info else ''}{len(conv.turns)} 轮 (turns)</small>"
-      "</summary>\n<div class=\"turns\">")
-    known_turns = set()
+    turns = []
     for t in conv.turns:
-        known_turns.add(t.index)
         text = ctx.red(t.text)
         turn_text[t.index] = text
-        _turn(w, n, t, text, by_turn.get(t.index, []), ctx, by_evidence)
-    orphans = [f for k, fs in by_turn.items() if k not in known_turns for f in fs]
-    if orphans:
-        w("<div class=\"t other\"><div class=\"who\">其他发现 (other findings)</div>"
-          "<ul class=\"fn\">")
-        for f in orphans:
-            _note(w, f, ctx.red(f.text), ctx, by_evidence)
-        w("</ul></div>")
-    w("</div>\n")
-    _rule_table(w, n, sc.rule_results, ctx, turn_text)
-    w("</details>\n")
+        turns.append(_turn(n, t, text, by_turn.get(t.index, []), ctx, by_evidence))
+    known_turns = set(turn_text)
+    orphans = [_note(f, ctx.red(f.text), ctx, by_evidence)
+               for k, fs in by_turn.items() if k not in known_turns for f in fs]
+    meta = [(k, _meta(conv, sc, k)) for k in ("agent_id", "domain", "channel", "source")]
+    return _ConversationView(
+        n=n, id=ctx.red(conv.id), failed=ctx.failed(sc), score=_fmt(sc.score), grade=sc.grade,
+        vetoed=sc.vetoed, n_turns=len(conv.turns),
+        info=" · ".join(f"{k}: {ctx.red(v)}" for k, v in meta if v is not None),
+        turns=turns, orphans=orphans,
+        rules=[_rule_row(r, n, ctx, turn_text) for r in sc.rule_results])
 
 
-def _turn(w: Callable[[str], Any], n: int, t: Turn, text: str, findings: list[Finding],
-          ctx: _Context, by_evidence: Mapping[tuple[Any, ...], list[str]]) -> None:
+def _turn(n: int, t: Turn, text: str, findings: list[Finding], ctx: _Context,
+          by_evidence: Mapping[tuple[Any, ...], list[str]]) -> _TurnView:
     tone = [f for f in findings if f.source == "classifier"]
     role = t.role if t.role in ROLE_LABELS else "unknown"
-    cls = f"t {role}" + (" tone" if tone else "")
     who = [ROLE_LABELS[role]]
     if t.speaker and t.speaker != who[0]:
         who.append(ctx.red(t.speaker))
     if t.start is not None:
         who.append(_fmt_time(t.start) + (f"–{_fmt_time(t.end)}" if t.end is not None else ""))
-    w(f"<div class=\"{cls}\" id=\"c{n}t{t.index}\"><div class=\"who\">#{t.index} "
-      f"{esc(' · '.join(who))}</div><div class=\"tx\">")
     spans = []
+    notes = []
     for f in findings:
-        if f.source == "classifier":
-            continue
-        if 0 <= f.start < f.end <= len(text) and t.text[f.start:f.end] == f.text:
+        # the finding's text as the turn shows it (redacted), where its offsets still hold
+        ok = 0 <= f.start < f.end <= len(text) and t.text[f.start:f.end] == f.text
+        if ok and f.source != "classifier":
             spans.append((f.start, f.end, _MARK_CLASS.get(f.kind, "cue"), _tip(f, ctx)))
-    w(_highlight(text, spans))
-    w("</div>")
-    if findings:
-        w("<ul class=\"fn\">")
-        for f in findings:
-            ok = 0 <= f.start < f.end <= len(text) and t.text[f.start:f.end] == f.text
-            _note(w, f, text[f.start:f.end] if ok else ctx.red(f.text), ctx, by_evidence)
-        w("</ul>")
-    w("</div>\n")
+        notes.append(_note(f, text[f.start:f.end] if ok else ctx.red(f.text), ctx, by_evidence))
+    return _TurnView(cls=f"t {role}" + (" tone" if tone else ""), anchor=f"c{n}t{t.index}",
+                     index=t.index, who=" · ".join(who), pieces=_mark_pieces(text, spans),
+                     notes=notes)
 
 
 def _tip(f: Finding, ctx: _Context) -> str:
@@ -626,11 +678,19 @@ class _Span:
 
 
 def _highlight(text: str, spans: list[tuple[int, int, str, str]]) -> str:
-    """``text`` escaped, with a ``<mark>`` around each span.
+    """``text`` escaped, with a ``<mark>`` around each span (the ``highlight`` macro of
+    ``conversation.html`` drawing :func:`_mark_pieces`)."""
+    macro = _environment().get_template("conversation.html").module.highlight  # type: ignore[attr-defined]
+    return str(macro(_mark_pieces(text, spans)))
 
-    A span inside another becomes a nested ``<mark>``, so each finding's exact text is
-    marked; spans that cross (``[0, 4)`` and ``[2, 9)``) are drawn as one mark over their
-    union, titled with both findings.
+
+def _mark_pieces(text: str, spans: list[tuple[int, int, str, str]]) -> list[tuple[str, str, str]]:
+    """``text`` cut into ``("text", s, "")``, ``("open", class, title)`` and
+    ``("close", "", "")`` pieces, for a ``<mark>`` around each span.
+
+    A span inside another becomes a nested mark, so each finding's exact text is marked;
+    spans that cross (``[0, 4)`` and ``[2, 9)``) become one mark over their union, titled
+    with both findings.
     """
     root = _Span(0, len(text), "", [])
     stack = [root]
@@ -652,309 +712,73 @@ def _highlight(text: str, spans: list[tuple[int, int, str, str]]) -> str:
                 parent.children.pop()  # child was the parent's last child
                 parent.children.extend(child.children)
                 parent.absorb(child)
-    out: list[str] = []
+    out: list[tuple[str, str, str]] = []
     # iterative walk (no recursion limit on deeply nested spans): (node, next child index)
     walk: list[tuple[_Span, int, int]] = [(root, 0, 0)]
     while walk:
         node, i, pos = walk.pop()
         if i < len(node.children):
             child = node.children[i]
-            out.append(esc(text[pos:child.start]))
+            out.append(("text", text[pos:child.start], ""))
             walk.append((node, i + 1, child.end))
-            tip = " | ".join(dict.fromkeys(child.tips))
-            out.append(f"<mark class=\"{child.cls}\" title=\"{esc(tip)}\">")
+            out.append(("open", child.cls, " | ".join(dict.fromkeys(child.tips))))
             walk.append((child, 0, child.start))
         else:
-            out.append(esc(text[pos:node.end]))
+            out.append(("text", text[pos:node.end], ""))
             if node is not root:
-                out.append("</mark>")
-    return "".join(out)
+                out.append(("close", "", ""))
+    return out
 
 
-def _note(w: Callable[[str], Any], f: Finding, shown: str, ctx: _Context,
-          by_evidence: Mapping[tuple[Any, ...], list[str]]) -> None:
+def _note(f: Finding, shown: str, ctx: _Context,
+          by_evidence: Mapping[tuple[Any, ...], list[str]]) -> _Note:
     kind = _kind_of(f)
-    cls = {"required": "req", "banned": "ban", "classifier": "tone"}.get(kind, "cue")
-    parts = [f"<li class=\"{cls}\"><b>{esc(f.code)}</b> {esc(ctx.category_title(f.category))}"
-             f" · {esc(KIND_LABELS.get(kind, kind))}"]
-    if kind == "classifier":
-        parts.append(f" · P={f.score:.2f}")
-    else:
-        parts.append(f" · “{esc(shown)}”")
-        if f.phrase and f.phrase != f.text:
-            parts.append(f"（词条 {esc(f.phrase)}）")
-    rules = _finding_rules(f, ctx, by_evidence)
+    classifier = kind == "classifier"
     violation = kind != "required"
-    if rules:
-        parts.append(" · 规则 (rule) " + "、".join(
-            esc(r) + (f"「{esc(ctx.rule_titles[r])}」" if violation and r in ctx.rule_titles
-                      else "") for r in rules))
-    if f.basis:
+    return _Note(
+        cls={"required": "req", "banned": "ban", "classifier": "tone"}.get(kind, "cue"),
+        code=f.code, category=ctx.category_title(f.category),
+        kind=KIND_LABELS.get(kind, kind),
+        p=f"{f.score:.2f}" if classifier else None, shown=shown,
+        phrase=f.phrase if f.phrase and f.phrase != f.text else None,
+        # rule titles are shown for violations
+        rules=[(r, ctx.rule_titles[r] if violation and r in ctx.rule_titles else None)
+               for r in _finding_rules(f, ctx, by_evidence)],
         # the clause in full for violations; a link (text on hover) for required phrases
-        parts.append(f" · 依据 (basis)：{esc(ctx.basis_text(f.basis))}" if violation
-                     else f" · 依据 {ctx.basis_link(f.basis)}")
-    if f.suggestion:
-        parts.append(f" · <span class=\"sug\">建议 (suggested)：{esc(f.suggestion)}</span>")
-    if kind == "classifier" and f.explanation:
-        parts.append(f" · <small>{esc(ctx.red(f.explanation))}</small>")
-    parts.append("</li>")
-    w("".join(parts))
+        basis_text=ctx.basis_text(f.basis) if f.basis and violation else None,
+        basis_link=(f.basis, ctx.basis_title(f.basis)) if f.basis and not violation else None,
+        suggestion=f.suggestion or None,
+        explanation=ctx.red(f.explanation) if classifier and f.explanation else None)
 
 
-def _evidence(e: Evidence, n: int, ctx: _Context, turn_text: Mapping[int, str]) -> str:
-    bits = [esc(ctx.red(e.note))]
+def _evidence(e: Evidence, n: int, ctx: _Context, turn_text: Mapping[int, str]
+              ) -> _EvidenceView:
+    shown = ""
     if e.turn is not None:
-        where = f"<a href=\"#c{n}t{e.turn}\">第 {e.turn} 轮</a>"
         text = turn_text.get(e.turn)
         if (e.text and text is not None and e.start is not None and e.end is not None
                 and 0 <= e.start < e.end <= len(text)):
             shown = text[e.start:e.end]
         else:
             shown = ctx.red(e.text) if e.text else ""
-        if shown and e.note.find(e.text or "\0") < 0:
-            if len(shown) > 80:
-                shown = shown[:79] + "…"
-            where += f" “{esc(shown)}”"
-        bits.append(where)
-    if e.window is not None:
-        bits.append(f"检查范围 (searched) 第 {e.window[0]}–{e.window[1] - 1} 轮")
-    return " · ".join(bits)
+        if shown and e.note.find(e.text or "\0") >= 0:  # the note already quotes it
+            shown = ""
+        if len(shown) > 80:
+            shown = shown[:79] + "…"
+    return _EvidenceView(note=ctx.red(e.note), turn=e.turn, anchor=f"c{n}t{e.turn}",
+                         shown=shown,
+                         window=None if e.window is None else (e.window[0], e.window[1] - 1))
 
 
-def _rule_table(w: Callable[[str], Any], n: int, results: Sequence[RuleResult], ctx: _Context,
-                turn_text: Mapping[int, str]) -> None:
-    if not results:
-        return
-    w("<table class=\"rules\"><thead><tr><th>规则 (rule)</th><th>结果 (outcome)</th>"
-      "<th>扣分</th><th>说明 (message)</th><th>证据 (evidence)</th></tr></thead><tbody>")
-    for r in results:
-        outcome = r.outcome
-        title = r.title or ctx.rule_titles.get(r.rule_id, "")
-        basis_id = r.basis or ctx.rule_bases.get(r.rule_id)
-        w(f"<tr class=\"{outcome}\"><td><code>{esc(r.rule_id)}</code> {esc(title)}")
-        if r.veto:
-            w(" <span class=\"badge fail\">否决项</span>")
-        if basis_id and outcome == "fail":  # every clause is listed once in #bases
-            w(f"<div class=\"basis\">依据 {ctx.basis_link(basis_id)}</div>")
-        w(f"</td><td><span class=\"badge {outcome}\">{OUTCOME_SHORT[outcome]}</span></td>"
-          f"<td>{_fmt(r.deduction) if r.deduction else ''}</td><td>{esc(ctx.red(r.message))}</td>"
-          "<td>")
-        if len(r.evidence) == 1:
-            w(_evidence(r.evidence[0], n, ctx, turn_text))
-        elif r.evidence:
-            w("<ul>" + "".join(f"<li>{_evidence(e, n, ctx, turn_text)}</li>"
-                               for e in r.evidence) + "</ul>")
-        w("</td></tr>")
-    w("</tbody></table>\n")
-
-
-# ------------------------------------------------------------------------------ assets
-
-_CSS = """
-:root{--fg:#1f2933;--muted:#616e7c;--line:#e4e7eb;--bg:#f5f7fa;--card:#fff;--accent:#2f5597;
---req:#e3f4e8;--req-b:#2e7d32;--ban:#fde3e1;--ban-b:#c62828;--cue:#e3eefb;--cue-b:#1f5fa8;
---tone:#ef8a17}
-*{box-sizing:border-box}
-body{margin:0;font:14px/1.55 -apple-system,"Segoe UI","PingFang SC","Hiragino Sans GB",
-"Microsoft YaHei","Noto Sans CJK SC","Noto Sans SC","WenQuanYi Micro Hei",sans-serif;
-color:var(--fg);background:var(--bg)}
-header.top{background:#1f3864;color:#fff;padding:18px 28px 10px}
-header.top h1{margin:0 0 4px;font-size:22px;font-weight:600}
-header .sub{margin:0 0 8px;color:#d5def0;font-size:13px}
-header .sub code{color:#fff}
-header .warn{color:#ffd166}
-nav a{color:#fff;margin-right:16px;text-decoration:none;font-size:13px;opacity:.9}
-nav a:hover{text-decoration:underline}
-main{max-width:1320px;margin:0 auto;padding:8px 28px 40px}
-section{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:14px 18px;
-margin:16px 0}
-h2{font-size:17px;margin:0 0 12px;font-weight:600}
-h2 small{color:var(--muted);font-weight:400}
-.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:12px}
-.card{border:1px solid var(--line);border-radius:8px;padding:10px 14px;background:#fbfcfe}
-.card .v{font-size:26px;font-weight:600;color:var(--accent)}
-.card.bad .v{color:var(--ban-b)}
-.card .k{color:var(--muted);font-size:13px;line-height:1.3}
-.grades{margin:12px 0 0}
-.chip{display:inline-block;border:1px solid var(--line);border-radius:14px;padding:1px 10px;
-margin:2px 6px 2px 0;background:#fbfcfe}
-.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:16px}
-figure{margin:0}
-figcaption{font-weight:600;margin-bottom:6px}
-svg.chart{width:100%;height:auto;font-size:11px}
-svg .grid{stroke:#eef0f3}
-svg .axis{fill:var(--muted)}
-svg .val{fill:var(--fg);font-size:11px}
-svg rect.pass{fill:#4f7cc4}
-svg rect.fail{fill:#d9534f}
-svg rect.bar-rule{fill:#d9534f}
-svg rect.bar-cat{fill:#e08a2e}
-.tools{display:flex;gap:14px;align-items:center;margin-bottom:8px;flex-wrap:wrap}
-.tools input[type=search]{flex:0 1 360px;padding:6px 10px;border:1px solid #cbd2d9;
-border-radius:6px;font:inherit}
-#count{color:var(--muted)}
-#more{margin-top:8px;padding:4px 14px;border:1px solid #cbd2d9;border-radius:6px;background:#fff;
-cursor:pointer;font:inherit}
-.scroll{max-height:560px;overflow:auto;border:1px solid var(--line);border-radius:6px}
-table{border-collapse:collapse;width:100%}
-th,td{padding:5px 10px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
-thead th{position:sticky;top:0;background:#eef2f7;font-weight:600;white-space:nowrap}
-table.sortable th{cursor:pointer;user-select:none}
-table.sortable th[aria-sort=ascending]::after{content:" ▲";font-size:10px}
-table.sortable th[aria-sort=descending]::after{content:" ▼";font-size:10px}
-tbody tr:nth-child(even){background:#fafbfc}
-tr.f td:nth-child(2){color:var(--ban-b);font-weight:600}
-td a{color:var(--accent);text-decoration:none}
-#conv-table td:first-child{white-space:nowrap}
-.empty{color:var(--muted)}
-.legend{margin:0 0 10px;color:var(--muted)}
-details.conv{border:1px solid var(--line);border-radius:6px;margin:6px 0;background:#fff}
-details.conv>summary{cursor:pointer;padding:7px 12px;list-style-position:inside}
-details.conv.f>summary{border-left:4px solid var(--ban-b)}
-details.conv[open]>summary{background:#eef2f7}
-details.conv:target{outline:2px solid var(--accent)}
-summary .score{font-weight:600;margin-left:8px}
-details.conv.f summary .score{color:var(--ban-b)}
-summary .grade{color:var(--muted);margin-left:4px}
-summary small{color:var(--muted);margin-left:8px}
-.turns{padding:8px 12px;display:flex;flex-direction:column;gap:6px}
-.t{max-width:82%;border-radius:8px;padding:5px 10px;border:1px solid var(--line)}
-.t.agent{align-self:flex-start;background:#f3f6fb}
-.t.customer{align-self:flex-end;background:#fff}
-.t.system,.t.unknown,.t.other{align-self:center;background:#fafafa;max-width:100%}
-.t.tone{outline:2px solid var(--tone);outline-offset:1px}
-.t:target{box-shadow:0 0 0 3px #9bb7e8}
-.who{font-size:12px;color:var(--muted)}
-.tx{white-space:pre-wrap;word-break:break-word}
-mark{border-radius:3px;padding:0 1px;color:inherit}
-mark.req{background:var(--req);border-bottom:2px solid var(--req-b)}
-mark.ban{background:var(--ban);border-bottom:2px solid var(--ban-b)}
-mark.cue{background:var(--cue);border-bottom:2px solid var(--cue-b)}
-.tone-key{outline:2px solid var(--tone);border-radius:3px;padding:0 4px}
-ul.fn{margin:4px 0 0;padding-left:18px;font-size:12px;color:var(--muted)}
-ul.fn li.ban{color:#8a1c1c}
-ul.fn li.tone{color:#9a4d00}
-ul.fn li.req{color:#2f5e33}
-.sug{color:var(--fg);font-weight:600}
-table.rules{margin:6px 12px 12px;width:calc(100% - 24px);font-size:13px}
-table.rules td ul{margin:0;padding-left:16px}
-table.rules tr.fail td:first-child{border-left:3px solid var(--ban-b)}
-.basis{font-size:12px;color:var(--muted)}
-a.b{color:inherit;text-decoration:underline dotted;cursor:help}
-dl.bases dt{font-weight:600;margin-top:6px}
-dl.bases dd{margin:2px 0 0 18px;color:var(--muted)}
-dl.bases dd:target{background:#fff5cc}
-.badge{display:inline-block;border-radius:10px;padding:0 8px;font-size:12px;white-space:nowrap}
-.badge.pass{background:var(--req);color:var(--req-b)}
-.badge.fail{background:var(--ban);color:var(--ban-b)}
-.badge.na{background:#eceff3;color:var(--muted)}
-footer{text-align:center;color:var(--muted);font-size:12px;padding:10px 0 24px}
-@media print{.scroll{max-height:none}details.conv{break-inside:avoid}}
-"""
-
-_SCRIPT = """
-(function () {
-  "use strict";
-  var PAGE = 500;  // rows shown at once: laying out 10k table rows takes seconds
-  var coll = new Intl.Collator("zh-CN", {numeric: true});
-
-  // Reorder or re-filter a tbody while it is detached, then put it back: one layout.
-  function detached(body, fn) {
-    var parent = body.parentNode, next = body.nextSibling;
-    parent.removeChild(body);
-    fn();
-    parent.insertBefore(body, next);
-  }
-
-  function sortable(table, after) {
-    var body = table.tBodies[0];
-    if (!body || !table.tHead) return;
-    var rows = Array.prototype.slice.call(body.rows);
-    table.tHead.addEventListener("click", function (ev) {
-      var th = ev.target.closest("th");
-      if (!th) return;
-      var col = th.cellIndex, numeric = th.dataset.t === "n";
-      var dir = th.getAttribute("aria-sort") === "ascending" ? -1 : 1;
-      var keys = rows.map(function (r, i) {
-        var c = r.cells[col], v = c ? (c.dataset.v !== undefined ? c.dataset.v : c.textContent)
-                                    : "";
-        if (numeric) { v = parseFloat(v); if (isNaN(v)) v = -Infinity; }
-        return [v, i];
-      });
-      keys.sort(function (a, b) {
-        var d = numeric ? (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0) : coll.compare(a[0], b[0]);
-        return d * dir || a[1] - b[1];
-      });
-      detached(body, function () {
-        for (var k = 0; k < keys.length; k++) body.appendChild(rows[keys[k][1]]);
-        if (after) after();
-      });
-      Array.prototype.forEach.call(th.parentNode.cells, function (h) {
-        h.removeAttribute("aria-sort");
-      });
-      th.setAttribute("aria-sort", dir === 1 ? "ascending" : "descending");
-    });
-  }
-
-  var table = document.getElementById("conv-table");
-  var input = document.getElementById("filter");
-  var only = document.getElementById("only-failed");
-  var count = document.getElementById("count");
-  var more = document.getElementById("more");
-  var tbody = table ? table.tBodies[0] : null;
-  var limit = PAGE;
-  var texts = null;
-  function show() {  // filter and page the conversation rows, in their current (sorted) order
-    var rows = tbody.rows, n = rows.length;
-    var q = input.value.trim().toLowerCase(), failedOnly = only.checked;
-    if (q && texts === null) {
-      texts = new Map();
-      for (var j = 0; j < n; j++) texts.set(rows[j], rows[j].textContent.toLowerCase());
-    }
-    var matched = 0, shown = 0;
-    for (var i = 0; i < n; i++) {
-      var r = rows[i];
-      var ok = !((q && texts.get(r).indexOf(q) < 0) || (failedOnly && !r.classList.contains("f")));
-      if (ok) matched++;
-      var hide = !ok || matched > limit;
-      if (!hide) shown++;
-      if (r.hidden !== hide) r.hidden = hide;
-    }
-    count.textContent = "显示 " + shown + " / 匹配 " + matched + " / 共 " + n;
-    more.hidden = matched <= limit;
-  }
-  if (tbody && input && only && count && more) {
-    sortable(table, show);
-    var timer = 0;
-    var refresh = function () { limit = PAGE; detached(tbody, show); };
-    input.addEventListener("input", function () {
-      clearTimeout(timer);
-      timer = setTimeout(refresh, 150);
-    });
-    only.addEventListener("change", refresh);
-    more.addEventListener("click", function () { limit += PAGE * 4; detached(tbody, show); });
-    detached(tbody, show);
-  }
-  Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), function (t) {
-    if (t !== table) sortable(t, null);
-  });
-
-  function openTarget() {
-    var id = decodeURIComponent(location.hash.slice(1));
-    var el = id && document.getElementById(id);
-    if (!el) return;
-    var d = el.tagName === "DETAILS" ? el : el.closest("details");
-    if (d && !d.open) { d.open = true; el.scrollIntoView(); }
-  }
-  // basis links show their clause on hover, looked up once from the bases section
-  document.addEventListener("mouseover", function (ev) {
-    var a = ev.target.closest ? ev.target.closest("a.b") : null;
-    if (!a || a.title) return;
-    var dd = document.getElementById(a.getAttribute("href").slice(1));
-    if (dd) a.title = dd.textContent;
-  });
-  window.addEventListener("hashchange", openTarget);
-  openTarget();
-  document.body.dataset.ready = "1";
-})();
-"""
+def _rule_row(r: RuleResult, n: int, ctx: _Context, turn_text: Mapping[int, str]
+              ) -> _RuleRow:
+    outcome = r.outcome
+    basis_id = r.basis or ctx.rule_bases.get(r.rule_id)
+    return _RuleRow(
+        id=r.rule_id, title=r.title or ctx.rule_titles.get(r.rule_id, ""), outcome=outcome,
+        outcome_label=OUTCOME_SHORT[outcome], veto=r.veto,
+        # every clause is listed once in #bases; failed rules link to theirs
+        basis_id=basis_id if basis_id and outcome == "fail" else None,
+        basis_title=ctx.basis_title(basis_id),
+        deduction=_fmt(r.deduction) if r.deduction else "", message=ctx.red(r.message),
+        evidence=[_evidence(e, n, ctx, turn_text) for e in r.evidence])
