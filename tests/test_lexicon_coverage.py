@@ -315,17 +315,19 @@ MUST_FIRE: list[tuple[str, str]] = [
 # Classic list phrases deliberately left out of the lexicon, because every substring that
 # would catch them also occurs in compliant replies:
 # - bare imperatives that are wrong only for lacking 请/您 (躺那儿，快点 / 把上衣脱了 /
-#   在这儿签个字，快点 / 挂哪个科 / 到几楼 / 拿证明来 / 脱裤检查): 请您躺在那儿 is the compliant
-#   form, so this is a job for a politeness rule, not a banned phrase;
-# - statements of fact or of a real rule said curtly (没有了 / 没有钱了 / 钱不够了 / 回去让本人来办 /
-#   你不能查 / 病历不能随便给你看 / 办公室你不能进来 / 抽烟罚款 / 你以前怎么办的 / 你必须);
-# - words that are courtesy elsewhere (欢迎下次再来 is taboo only in hospitals; 相同的祝福也送给您 is
-#   sarcastic only as an answer to abuse; 这样的结果已经很不错了 is praise outside a clinic);
-# - bare generic words (不行 / 不懂得 / 哎 / 你不明白 / 问啥 / 自己找 / 看上面的牌子), entered only in
-#   their rude forms (不行就是不行, 问啥问, 自己找去, 自己看牌子);
-# - classroom discipline and feedback from the teachers' lists (请家长, 全班最差, 别影响其他同学,
-#   你父母是做什么的), which a service conversation does not contain; the insults on those lists
-#   (你真笨, 无可救药, 一边呆着去, 不懂人话 ...) are covered above.
+#   在这儿签个字，快点 / 挂哪个科 / 到几楼 / 拿证明来 / 脱裤检查): 请您躺在那儿 is the
+#   compliant form, so this is a job for a politeness rule, not a banned phrase;
+# - statements of fact or of a real rule said curtly (没有了 / 没有钱了 / 钱不够了 /
+#   回去让本人来办 / 你不能查 / 病历不能随便给你看 / 办公室你不能进来 / 抽烟罚款 /
+#   你以前怎么办的 / 你必须);
+# - words that are courtesy elsewhere (欢迎下次再来 is taboo only in hospitals;
+#   相同的祝福也送给您 is sarcastic only as an answer to abuse; 这样的结果已经很不错了 is
+#   praise outside a clinic);
+# - bare generic words (不行 / 不懂得 / 哎 / 你不明白 / 问啥 / 自己找 / 看上面的牌子),
+#   entered only in their rude forms (不行就是不行, 问啥问, 自己找去, 自己看牌子);
+# - classroom discipline and feedback from the teachers' lists (请家长, 全班最差,
+#   别影响其他同学, 你父母是做什么的), which a service conversation does not contain; the
+#   insults on those lists (你真笨, 无可救药, 一边呆着去, 不懂人话 ...) are covered above.
 
 # Ordinary replies that share words with the phrases above and must stay clean.
 MUST_NOT_FIRE: list[str] = [
