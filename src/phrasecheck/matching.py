@@ -171,6 +171,15 @@ class PhraseMatcher:
             if at >= 0 and norm.startswith(allowed, at):
                 return False
         if t.token_boundary:
+            # A form spelled in Latin letters or digits (sb, nt, 2b) must be a whole run of
+            # them: jieba cuts an unknown run around a dictionary word (u|sb, i|nt|el), so its
+            # boundaries cannot tell sb in usb from a standalone sb.
+            if (start > 0 and norm[start].isascii() and norm[start].isalnum()
+                    and norm[start - 1].isascii() and norm[start - 1].isalnum()):
+                return False
+            if (end < len(norm) and norm[end - 1].isascii() and norm[end - 1].isalnum()
+                    and norm[end].isascii() and norm[end].isalnum()):
+                return False
             lo = max(0, start - _WINDOW)
             hi = min(len(norm), end + _WINDOW)
             cut = max((m.end() for m in _CLAUSE_END.finditer(norm, lo, start)), default=None)
