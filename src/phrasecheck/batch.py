@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from ._unicode import encode_errors
 from .frames import score_row
 from .types import (
     Conversation,
@@ -194,10 +195,14 @@ class _Rows:
             score_rows.append(srow)
             finding_rows += frows
             summaries.append(summary)
-        tables = {fmt: (_rows_text(fmt, self.score_columns, score_rows).encode("utf-8"),
-                        _rows_text(fmt, FINDING_OUT_COLUMNS, finding_rows).encode("utf-8"))
+        # text from the readers is valid Unicode; conversations handed in through the API
+        # may still hold a lone surrogate, written as U+FFFD rather than stopping the batch
+        errors = encode_errors()
+        tables = {fmt: (_rows_text(fmt, self.score_columns, score_rows).encode("utf-8", errors),
+                        _rows_text(fmt, FINDING_OUT_COLUMNS, finding_rows).encode("utf-8",
+                                                                                  errors))
                   for fmt in self.formats}
-        return _Chunk("".join(lines).encode("utf-8"), tables, summaries, chars)
+        return _Chunk("".join(lines).encode("utf-8", errors), tables, summaries, chars)
 
 
 def _rows_text(fmt: str, columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
@@ -413,13 +418,14 @@ def _write_table(path_base: Path, fmt: str, columns: Sequence[str],
     path = path_base.with_suffix(f".{fmt}")
     if fmt == "csv":
         # utf-8-sig so Excel opens Chinese text correctly when a QA lead double-clicks it
-        with _AtomicFile(path, "w", encoding="utf-8-sig", newline="") as fh:
+        with _AtomicFile(path, "w", encoding="utf-8-sig", newline="",
+                         errors=encode_errors()) as fh:
             w = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
             w.writeheader()
             for r in rows():
                 w.writerow(r)
     elif fmt == "jsonl":
-        with _AtomicFile(path, "w", encoding="utf-8") as fh:
+        with _AtomicFile(path, "w", encoding="utf-8", errors=encode_errors()) as fh:
             for r in rows():
                 fh.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
     elif fmt == "parquet":

@@ -263,6 +263,8 @@ class _Progress:
 def _print_summary(result: Any, analyzer: Any) -> None:
     from rich.table import Table
 
+    from ._unicode import display_path
+
     console = _console()
     t = Table(title=f"phrasecheck · policy {analyzer.policy.name}", show_header=False)
     t.add_column(style="bold")
@@ -285,7 +287,7 @@ def _print_summary(result: Any, analyzer: Any) -> None:
         for e in result.errors[:5]:
             console.print(f"  {e}", soft_wrap=True, markup=False)
     for p in result.outputs:
-        console.print(f"wrote {p}", soft_wrap=True, markup=False)
+        console.print(f"wrote {display_path(p)}", soft_wrap=True, markup=False)
     if result.below:
         console.print(f"[red]{len(result.below)} conversation(s) below --fail-under[/]")
 

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Any, ClassVar
 
+from ._unicode import scrub
+
 __all__ = ["NormalizedText", "Normalizer"]
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef"
@@ -184,10 +186,13 @@ class Normalizer:
             raise TypeError(f"expected str, got {type(text).__name__}")
         if self._is_clean(text):
             return NormalizedText(text, text)
-
-        if len(text) <= _SHORT:
-            return self._normalize_short(text)
-        return self._normalize_long(text)
+        # a lone surrogate (half an emoji) cannot go through OpenCC or jieba: fold a copy
+        # with U+FFFD in its place, one character for one, so the offset map still holds
+        work = scrub(text)
+        nt = self._normalize_short(work) if len(work) <= _SHORT else self._normalize_long(work)
+        if work is not text:
+            return NormalizedText(text, nt.text, nt.starts, nt.ends)
+        return nt
 
     def _normalize_short(self, text: str) -> NormalizedText:
         """Character-by-character folding for short texts (chat messages, turns), where

@@ -214,6 +214,19 @@ class ReadError:
     reason: str
     conversation_id: str | None = None
 
+    def __post_init__(self) -> None:
+        # errors name what could not be read, so they may quote bad text: keep them
+        # writable (a file name that is not UTF-8, half an emoji in an id)
+        from ._unicode import LONE_SURROGATE, display_path, scrub
+
+        if LONE_SURROGATE.search(self.path):
+            object.__setattr__(self, "path", display_path(self.path))
+        if LONE_SURROGATE.search(self.reason):
+            object.__setattr__(self, "reason", scrub(self.reason))
+        cid = self.conversation_id
+        if cid is not None and LONE_SURROGATE.search(cid):
+            object.__setattr__(self, "conversation_id", scrub(cid))
+
     def __str__(self) -> str:
         where = self.path if self.line is None else f"{self.path}: line {self.line}"
         return f"{where}: {self.reason}"

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._unicode import LONE_SURROGATE, scrub, scrub_value
 from ..types import ROLES, Conversation, ReadError, Turn
 from .roles import assign_roles, speaker_key
 
@@ -237,6 +238,20 @@ def _relative(values: list[TimeValue], t0: _dt.datetime | None) -> list[float | 
     return out
 
 
+_SURROGATE = LONE_SURROGATE.search
+
+
+def _bad_value(value: Any) -> bool:
+    """A lone surrogate somewhere in metadata (keys, strings, nested lists and mappings)."""
+    if isinstance(value, str):
+        return _SURROGATE(value) is not None
+    if isinstance(value, Mapping):
+        return any(_bad_value(k) or _bad_value(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_bad_value(v) for v in value)
+    return False
+
+
 def finish(b: Builder, path: str, fmt: str, opts: Options,
            sort: bool = False) -> Conversation | ReadError:
     """Turn a builder into a Conversation (roles inferred, times relative) or a 'no turns' error."""
@@ -262,7 +277,17 @@ def finish(b: Builder, path: str, fmt: str, opts: Options,
                   for i, t in enumerate(raw))
     metadata["source"] = path
     metadata["format"] = fmt
-    return Conversation(id=b.id, turns=turns, metadata=metadata)
+    cid = b.id
+    if (any(_SURROGATE(t.text) for t in turns) or _SURROGATE(cid)
+            or any(t.speaker and _SURROGATE(t.speaker) for t in turns)
+            or _bad_value(metadata)):
+        # half an emoji (a JSON escape such as "\\ud83d"), or a stray surrogate escape: the
+        # turn is kept with U+FFFD in its place, one character for one
+        turns = tuple(Turn(t.index, t.role, scrub(t.text), t.start, t.end,
+                           None if t.speaker is None else scrub(t.speaker), t.line)
+                      for t in turns)
+        cid, metadata = scrub(cid), scrub_value(metadata)
+    return Conversation(id=cid, turns=turns, metadata=metadata)
 
 
 # ---------------------------------------------------------------- records (jsonl, csv, xlsx)

@@ -9,6 +9,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TextIO
 
+from .._unicode import display_path
 from ..types import Conversation, ReadError
 from ._common import Options
 from ._text import SAMPLE_SIZE, DetectionError, TextSource, detect_encoding
@@ -42,17 +43,19 @@ def _sniff(text: str) -> str:
 
 
 def _read_path(path: PathInput, opts: Options, fmt: str | None = None) -> Iterator[Result]:
-    name = os.fspath(path)
-    if name == "-":
+    if os.fspath(path) == "-":
         yield from _read_text_stream(sys.stdin, "<stdin>", fmt or "jsonl", opts)
         return
-    p = Path(name)
+    p = Path(os.fspath(path))
+    # the name errors, ids and metadata show: a file name that is not UTF-8 (common after
+    # unzipping an archive made on a GBK system) is shown with \xNN escapes and opened as is
+    name = display_path(path)
     fmt = fmt or FORMATS.get(p.suffix.lower())
     if fmt == "xlsx":
         if not p.is_file():
             yield ReadError(name, None, "no such file" if not p.exists() else "not a file")
             return
-        yield from read_xlsx(name, opts)
+        yield from read_xlsx(name, opts, open_path=os.fspath(p))
         return
     try:
         raw = open(p, "rb")  # noqa: SIM115 - closed below, through the text wrapper
@@ -164,7 +167,7 @@ class ConversationReader(Iterator[Conversation]):
                 "no transcript files in directory" if Path(item).is_dir() else "no such file")
             self._error(ReadError(item, None, reason))
         for f in files:
-            self.files.append(str(f))
+            self.files.append(display_path(f))
             for result in _read_path(f, self._options):
                 if isinstance(result, ReadError):
                     self._error(result)

@@ -95,11 +95,13 @@ def read_csv(source: TextSource, path: str, opts: Options) -> Iterator[Result]:
     yield from _rows(rows(), path, "csv", opts, source.encoding)
 
 
-def read_xlsx(path: str, opts: Options) -> Iterator[Result]:
+def read_xlsx(path: str, opts: Options, open_path: str | None = None) -> Iterator[Result]:
+    """Rows of an xlsx workbook; ``path`` names it in errors and metadata, ``open_path``
+    (default: ``path``) is the name to open."""
     import openpyxl
 
     try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        wb = openpyxl.load_workbook(open_path or path, read_only=True, data_only=True)
     except Exception as e:  # zipfile.BadZipFile, KeyError, InvalidFileException, OSError ...
         yield ReadError(path, None, f"not a readable xlsx workbook: {type(e).__name__}: {e}")
         return

@@ -1,0 +1,95 @@
+"""The batch path under hostile input: nothing in one file stops, floods or subverts a run.
+
+Each test states one promise of issue 14 and runs the real command line (``--model none``
+keeps them quick; the classifier is not what they are about).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from phrasecheck.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "corpora" / "demo"
+runner = CliRunner()
+
+
+def score(*args: str, input: str | None = None) -> Any:
+    return runner.invoke(app, ["score", *args, "--model", "none", "--quiet", "--jobs", "1"],
+                         input=input, catch_exceptions=False)
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def message(cid: str, role: str, text: str, **extra: Any) -> str:
+    return json.dumps({"conversation_id": cid, "role": role, "text": text, **extra},
+                      ensure_ascii=True)
+
+
+# ------------------------------------------------------------------ 1. bad characters
+
+
+def test_lone_surrogates_in_text_id_and_metadata_do_not_stop_the_batch(tmp_path: Path
+                                                                        ) -> None:
+    src = tmp_path / "in.jsonl"
+    # json.dumps(ensure_ascii=True) writes the lone surrogate as the escape \ud83d, as a
+    # chat export that cut an emoji in half does
+    src.write_text("\n".join([
+        message("c1", "agent", "您好，请稍等\ud83d"),
+        message("c2\udc00", "agent", "您好", channel="wx\ud83d"),
+        message("c3", "agent", "請稍等\ud83d"),
+    ]) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = score(str(src), "--out", str(out), "--format", "csv,jsonl,xlsx,html")
+    assert result.exit_code == 0, result.output
+    scored = rows(out / "scores.csv")
+    assert [r["id"] for r in scored] == ["c1", "c2\ufffd", "c3"]
+    texts = [f["text"] for f in jsonl(out / "findings.jsonl")]
+    assert "請稍等" in texts  # traditional -> simplified still matches next to the surrogate
+    for name in ("scores.csv", "findings.csv", "scores.jsonl", "findings.jsonl",
+                 "report.html"):
+        (out / name).read_bytes().decode("utf-8")  # valid UTF-8 throughout
+
+
+def test_check_text_with_a_lone_surrogate_after_traditional_text(analyzer: Any) -> None:
+    text = "請稍等\ud83d"
+    found = analyzer.check_text(text)
+    assert [(f.phrase, f.text, f.start, f.end) for f in found] == [("请稍等", "請稍等", 0, 3)]
+    long = "您好，" + "請稍等\ud83d" * 300  # the long (numpy) normalisation path
+    assert all(long[f.start:f.end] == f.text for f in analyzer.check_text(long))
+
+
+@pytest.mark.skipif(sys.platform == "win32" or sys.getfilesystemencoding() != "utf-8",
+                    reason="file names as bytes need a POSIX UTF-8 file system")
+def test_file_names_that_are_not_utf8(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    gbk_name = os.fsdecode("测试".encode("gbk") + b".txt")  # as unzip leaves a GBK archive
+    (src / gbk_name).write_text("坐席：您好，请问有什么可以帮您？\n客户：谢谢\n坐席：再见\n",
+                                encoding="utf-8")
+    (src / os.fsdecode(b"bad\xff.jsonl")).write_text("{not json\n", encoding="utf-8")
+    out = tmp_path / "out"
+    for resume in ((), ("--resume",)):
+        result = score(str(src), "--out", str(out), "--format", "csv,jsonl,html", *resume)
+        assert result.exit_code == 0, result.output
+    (scored,) = rows(out / "scores.csv")
+    assert scored["id"] == "\\xb2\\xe2\\xca\\xd4"
+    assert scored["source"].endswith("\\xb2\\xe2\\xca\\xd4.txt")
+    errors = rows(out / "errors.csv")
+    assert {Path(e["path"]).name for e in errors} == {"bad\\xff.jsonl"}
