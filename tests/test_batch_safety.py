@@ -93,3 +93,55 @@ def test_file_names_that_are_not_utf8(tmp_path: Path) -> None:
     assert scored["source"].endswith("\\xb2\\xe2\\xca\\xd4.txt")
     errors = rows(out / "errors.csv")
     assert {Path(e["path"]).name for e in errors} == {"bad\\xff.jsonl"}
+
+
+# ------------------------------------------------------------------ 2. CSV formula injection
+
+HOSTILE_CELLS = ["=HYPERLINK(\"http://x.invalid\",\"点我\")", "+1+2", "-2+3", "@SUM(A1)",
+                 "\t=1+1", "\r=1+1", "＝1+1", "  =1+1", "\u3000@A1", "－5"]
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_csv_cells_never_start_a_formula(tmp_path: Path, jobs: str) -> None:
+    from phrasecheck.reports.csvsafe import FORMULA_TRIGGERS
+
+    src = tmp_path / "in.jsonl"
+    lines = []
+    for i, cell in enumerate(HOSTILE_CELLS):
+        cid = f"{cell}{i}"
+        lines.append(message(cid, "agent", f"{cell}您好，这个不归我管", agent_id=cell,
+                             domain=cell))
+        lines.append(message(cid, "customer", cell + "我要投诉"))
+    lines.append(json.dumps({"conversation_id": "=bad", "text": "没有角色"}))  # -> errors.csv
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["score", str(src), "--out", str(out), "--model", "none",
+                                 "--quiet", "--jobs", jobs, "--format", "csv,jsonl"],
+                           catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    for name in ("scores.csv", "findings.csv", "errors.csv"):
+        with open(out / name, encoding="utf-8-sig", newline="") as fh:
+            cells = [c for row in csv.reader(fh) for c in row]
+        assert cells
+        for c in cells:
+            head = c.lstrip(" \u00a0\u3000\n")
+            assert not head or head[0] not in FORMULA_TRIGGERS, (name, c)
+    # the CSV shows the text behind a quote; JSONL keeps it exactly
+    ids = [r["id"] for r in rows(out / "scores.csv")]
+    assert ids[0] == "'" + HOSTILE_CELLS[0] + "0"
+    exact = [r["id"] for r in jsonl(out / "scores.jsonl")]
+    assert exact == [f"{c}{i}".strip() for i, c in enumerate(HOSTILE_CELLS)]  # ids trimmed
+    assert [r["agent_id"] for r in jsonl(out / "scores.jsonl")] == HOSTILE_CELLS
+    assert {e["conversation_id"] for e in rows(out / "errors.csv")} == {"'=bad"}
+
+
+@pytest.mark.parametrize(("cell", "expected"), [
+    ("=1", "'=1"), ("+1", "'+1"), ("-1", "'-1"), ("@x", "'@x"), ("\t=1", "'\t=1"),
+    ("\r1", "'\r1"), ("＝1", "'＝1"), ("＋1", "'＋1"), ("－1", "'－1"), ("＠x", "'＠x"),
+    (" =1", "' =1"), ("\u3000-1", "'\u3000-1"), ("您好=1", "您好=1"), ("", ""),
+    ("  您好", "  您好"), (-1.5, -1.5), (None, None), ("'=1", "'=1"),
+])
+def test_neutralise_table(cell: Any, expected: Any) -> None:
+    from phrasecheck.reports.csvsafe import neutralise
+
+    assert neutralise(cell) == expected

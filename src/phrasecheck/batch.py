@@ -208,9 +208,12 @@ class _Rows:
 def _rows_text(fmt: str, columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
     """Rows as the lines of a csv (no header) or jsonl table."""
     if fmt == "csv":
+        from .reports.csvsafe import neutralise_row
+
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore")
-        writer.writerows(rows)
+        # cells a spreadsheet would run as formulas are written as text (csvsafe)
+        writer.writerows(neutralise_row(r) for r in rows)
         return buf.getvalue()
     return "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows)
 
@@ -417,13 +420,15 @@ def _write_table(path_base: Path, fmt: str, columns: Sequence[str],
                  rows: Callable[[], Iterable[dict[str, Any]]]) -> Path:
     path = path_base.with_suffix(f".{fmt}")
     if fmt == "csv":
+        from .reports.csvsafe import neutralise_row
+
         # utf-8-sig so Excel opens Chinese text correctly when a QA lead double-clicks it
         with _AtomicFile(path, "w", encoding="utf-8-sig", newline="",
                          errors=encode_errors()) as fh:
             w = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
             w.writeheader()
             for r in rows():
-                w.writerow(r)
+                w.writerow(neutralise_row(r))
     elif fmt == "jsonl":
         with _AtomicFile(path, "w", encoding="utf-8", errors=encode_errors()) as fh:
             for r in rows():
