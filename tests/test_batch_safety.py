@@ -145,3 +145,66 @@ def test_neutralise_table(cell: Any, expected: Any) -> None:
     from phrasecheck.reports.csvsafe import neutralise
 
     assert neutralise(cell) == expected
+
+
+# ------------------------------------------------------------------ 3. unique ids, resume
+
+
+def _colliding_inputs(root: Path) -> Path:
+    src = root / "in"
+    for day in ("day1", "day2"):
+        (src / day).mkdir(parents=True)
+        for n in range(3):
+            (src / day / f"call_{n:04d}.txt").write_text(
+                f"坐席：您好，这里是{day}的第{n}通电话，请问有什么可以帮您？\n客户：谢谢\n坐席：再见\n",
+                encoding="utf-8")
+        (src / day / "chats.jsonl").write_text(
+            message("x", "agent", f"您好，{day}") + "\n" + message("y", "agent", "您好") + "\n",
+            encoding="utf-8")
+    return src
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ids_are_unique_in_a_run_and_resume_keys_on_the_input(tmp_path: Path, jobs: str
+                                                               ) -> None:
+    src = _colliding_inputs(tmp_path)
+    out = tmp_path / "out"
+
+    def run(*extra: str) -> Any:
+        return runner.invoke(app, ["score", str(src), "--out", str(out), "--model", "none",
+                                   "--quiet", "--jobs", jobs, "--format", "csv,jsonl",
+                                   *extra], catch_exceptions=False)
+
+    assert run().exit_code == 0
+    ids = [r["id"] for r in rows(out / "scores.csv")]
+    assert len(ids) == len(set(ids)) == 10  # 6 calls + 4 chats, none lost or merged
+    assert {f"day{d}/call_{n:04d}" for d in (1, 2) for n in range(3)} <= set(ids)
+    second_day = str(src / "day2" / "chats.jsonl")
+    assert {"x", "y", f"x@{second_day}", f"y@{second_day}"} <= set(ids)
+    notes = [e for e in rows(out / "errors.csv") if "duplicate conversation id" in e["reason"]]
+    assert [e["conversation_id"] for e in notes] == [f"x@{second_day}", f"y@{second_day}"]
+    whole = {n: (out / n).read_bytes() for n in ("scores.csv", "findings.csv", "errors.csv",
+                                                  "scores.jsonl", "errors.jsonl")}
+    # interrupt after 7 conversations (the first day and one chat of the second), resume
+    records = out / ".phrasecheck" / "records.jsonl"
+    lines = records.read_bytes().splitlines(keepends=True)
+    records.write_bytes(b"".join(lines[:7]) + lines[7][:40])
+    result = run("--resume")
+    assert result.exit_code == 0
+    for name, data in whole.items():
+        assert (out / name).read_bytes() == data, name
+    # resuming a finished run scores nothing again and loses nothing
+    assert run("--resume").exit_code == 0
+    assert (out / "scores.csv").read_bytes() == whole["scores.csv"]
+
+
+def test_read_conversations_gives_colliding_txt_stems_distinct_ids(tmp_path: Path) -> None:
+    from phrasecheck import read_conversations
+    from phrasecheck.readers.inputs import txt_ids
+
+    src = _colliding_inputs(tmp_path)
+    ids = [c.id for c in read_conversations(src) if c.metadata["format"] == "txt"]
+    assert ids == [f"day{d}/call_{n:04d}" for d in (1, 2) for n in range(3)]
+    assert txt_ids(["a/b/c.txt", "a/d/c.txt", "e.txt"]) == {"a/b/c.txt": "b/c",
+                                                             "a/d/c.txt": "d/c"}
+    assert txt_ids(["x/1/c.txt", "y/1/c.txt"]) == {"x/1/c.txt": "x/1/c", "y/1/c.txt": "y/1/c"}

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -102,11 +103,20 @@ class BatchResult:
 
 _WORKER_ANALYZER: Any = None
 _WORKER_READ: dict[str, Any] = {}
-_WORKER_DONE: frozenset[str] | set[str] = frozenset()
+_WORKER_DONE: frozenset[Key] | set[Key] = frozenset()
 _WORKER_ROWS: _Rows | None = None
 
-# what the summary needs of one score: id, score, grade, vetoed, the failed rule ids
-Summary = tuple[str, float, str, bool, tuple[str, ...]]
+# what the summary needs of one score: id, score, grade, vetoed, the failed rule ids, and
+# the source (the input file) the conversation came from
+Summary = tuple[str, float, str, bool, tuple[str, ...], "str | None"]
+# the identity of an input conversation, which --resume keys on: (its input file, its id
+# as read); ids alone repeat across files (call_0001.txt in two folders, ids per export)
+Key = tuple["str | None", str]
+
+
+def _key(c: Conversation) -> Key:
+    source = c.metadata.get("source")
+    return (None if source is None else str(source), c.id)
 
 
 @dataclass
@@ -151,7 +161,7 @@ class _Chunk:
 # A unit of work: conversations the parent read (with the read errors met on the way and
 # whether they end a file), or an input file for the worker to read itself
 _Unit = tuple[Literal["convs"], list[Conversation], list[ReadError], bool] | tuple[
-    Literal["file"], str]
+    Literal["file"], str, "str | None"]
 # files up to this size are read by the worker that scores them (the parent only sends the
 # path); bigger ones are read by the parent and sent in chunks, so no worker holds a huge
 # file's results at once
@@ -173,14 +183,18 @@ class _Rows:
     def make(self, conv: Conversation, sc: ConversationScore
              ) -> tuple[dict[str, Any], list[dict[str, Any]], Summary]:
         failed = tuple(r.rule_id for r in sc.rule_results if r.passed is False)
+        source = conv.metadata.get("source")
         return (score_row(sc), list(_finding_rows(conv, sc, self.rules_by_cat, self.bases,
                                                   self.redact)),
-                (sc.id, float(sc.score), sc.grade, bool(sc.vetoed), failed))
+                (sc.id, float(sc.score), sc.grade, bool(sc.vetoed), failed,
+                 None if source is None else str(source)))
 
     def chunk(self, scored: Iterable[tuple[Conversation, ConversationScore]],
-              records: bool = True) -> _Chunk:
+              records: bool = True, keys: Mapping[str, Key] | None = None) -> _Chunk:
         """The text of scored conversations: records lines (unless ``records=False``, for
-        conversations already in the records file), table rows, summaries."""
+        conversations already in the records file), table rows, summaries. ``keys`` gives
+        the input identity of conversations scored under another id than they were read
+        with (a duplicate id), kept in the records file for ``--resume``."""
         lines: list[str] = []
         score_rows: list[dict[str, Any]] = []
         finding_rows: list[dict[str, Any]] = []
@@ -189,8 +203,10 @@ class _Rows:
         for conv, sc in scored:
             chars += sum(len(t.text) for t in conv.turns)
             if records:
-                lines.append(json.dumps({"c": conversation_to_dict(conv), "s": sc.to_dict()},
-                                        ensure_ascii=False, default=str) + "\n")
+                rec: dict[str, Any] = {"c": conversation_to_dict(conv), "s": sc.to_dict()}
+                if keys and conv.id in keys:
+                    rec["k"] = list(keys[conv.id])
+                lines.append(json.dumps(rec, ensure_ascii=False, default=str) + "\n")
             srow, frows, summary = self.make(conv, sc)
             score_rows.append(srow)
             finding_rows += frows
@@ -219,7 +235,7 @@ def _rows_text(fmt: str, columns: Sequence[str], rows: Iterable[dict[str, Any]])
 
 
 def _init_worker(config: BatchConfig, formats: Sequence[str], read_options: dict[str, Any],
-                 done: frozenset[str]) -> None:
+                 done: frozenset[Key]) -> None:
     global _WORKER_ANALYZER, _WORKER_ROWS, _WORKER_READ, _WORKER_DONE
     _WORKER_ANALYZER = config.build().warm()
     _WORKER_ROWS = _Rows(_WORKER_ANALYZER, config.redact, formats)
@@ -233,22 +249,33 @@ def _score_text(analyzer: Any, rows: _Rows, chunk: list[Conversation]) -> _Chunk
 
 
 def _score_unit(analyzer: Any, rows: _Rows, unit: _Unit, read_options: dict[str, Any],
-                done: frozenset[str] | set[str]) -> _Chunk:
+                done: frozenset[Key] | set[Key]) -> _Chunk:
     """Score one unit of work: the conversations given, or those of a file read here."""
     if unit[0] == "convs":
         _, convs, met, file_done = unit
         out = _score_text(analyzer, rows, convs)
         out.errors, out.file_done = met, file_done
         return out
-    from .readers import read_conversations
-
     errors: list[ReadError] = []
-    reader = read_conversations([unit[1]], on_error=errors.append, **read_options)
-    todo = (c for c in reader if c.id not in done)
+    todo = (c for c in _read_one(unit[1], unit[2], read_options, errors.append)
+            if _key(c) not in done)
     out = _Chunk.join([_score_text(analyzer, rows, part) for part in _chunks(todo, CHUNK)],
                       rows.formats)
     out.errors, out.file_done = errors, True
     return out
+
+
+def _read_one(path: str | os.PathLike[str], default_id: str | None,
+              read_options: Mapping[str, Any], on_error: Callable[[ReadError], None]
+              ) -> Iterator[Conversation]:
+    """The conversations of one input file (its read errors to ``on_error``)."""
+    from .readers import read_file
+
+    for item in read_file(path, default_id=default_id, **read_options):
+        if isinstance(item, ReadError):
+            on_error(item)
+        else:
+            yield item
 
 
 def _score_in_worker(unit: _Unit, spill_dir: str | None) -> _Chunk:
@@ -278,7 +305,7 @@ def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 
 def _score_stream(units: Iterable[_Unit], config: BatchConfig, jobs: int, analyzer: Any,
-                  rows: _Rows, read_options: dict[str, Any], done: set[str],
+                  rows: _Rows, read_options: dict[str, Any], done: set[Key],
                   spill_dir: str | None = None) -> Iterator[_Chunk]:
     """Score units of work in order, in ``jobs`` processes, a bounded number in flight.
 
@@ -445,33 +472,99 @@ def _write_table(path_base: Path, fmt: str, columns: Sequence[str],
 
 
 def _read_records(path: Path) -> Iterator[tuple[Conversation, ConversationScore]]:
-    if not path.exists():
+    for c, s, _ in _read_keyed_records(path):
+        yield c, s
+
+
+def _read_keyed_records(path: Path | str, data: bytes | None = None
+                        ) -> Iterator[tuple[Conversation, ConversationScore, Key]]:
+    """The records of ``path`` (or of ``data``, records lines), each with its input key."""
+    if data is None and not os.path.exists(path):
         return
-    with open(path, encoding="utf-8") as fh:
+    with (io.BytesIO(data) if data is not None else open(path, "rb")) as fh:
         for line in fh:
             try:
                 rec = json.loads(line)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, UnicodeDecodeError):
                 continue  # a line cut short by an interrupted run
-            yield conversation_from_dict(rec["c"]), score_from_dict(rec["s"])
+            c, s = conversation_from_dict(rec["c"]), score_from_dict(rec["s"])
+            k = rec.get("k")
+            yield c, s, (k[0], k[1]) if k else _key(c)
 
 
-def _completed_ids(path: Path) -> set[str]:
-    """Ids already scored in ``path``; a trailing partial line is cut off."""
-    ids: set[str] = set()
+def _completed(path: Path) -> set[Key]:
+    """Input keys of the conversations already scored in ``path``; a trailing partial line
+    is cut off."""
+    keys: set[Key] = set()
     if not path.exists():
-        return ids
+        return keys
     good = 0
     with open(path, "rb") as fh:
         for raw in fh:
             try:
-                ids.add(json.loads(raw)["s"]["id"])
-            except (json.JSONDecodeError, KeyError, UnicodeDecodeError):
+                rec = json.loads(raw)
+                k = rec.get("k")
+                c = rec["c"]
+                keys.add((k[0], k[1]) if k else (
+                    None if c["metadata"].get("source") is None
+                    else str(c["metadata"]["source"]), str(c["id"])))
+            except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
                 break
             good += len(raw)
     with open(path, "r+b") as fh:
         fh.truncate(good)
-    return ids
+    return keys
+
+
+class _Ids:
+    """Keeps conversation ids unique within a run: a conversation whose id was already
+    scored (the same id in another input file, say) is scored as ``ID@SOURCE`` (then
+    ``#2``, ``#3`` …) and reported. Runs in the parent, in input order, so ``--jobs`` and
+    ``--resume`` give the same ids."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, str | None] = {}  # id -> the source it came from
+        self.notes: list[ReadError] = []
+
+    def fresh(self, summaries: Sequence[Summary]) -> bool:
+        """True (and the ids taken) when none of these ids was seen before."""
+        ids = [s[0] for s in summaries]
+        if any(i in self.seen for i in ids) or len(set(ids)) != len(ids):
+            return False
+        for s in summaries:
+            self.seen[s[0]] = s[5]
+        return True
+
+    def take(self, c: Conversation, s: ConversationScore, key: Key | None = None
+             ) -> tuple[Conversation, ConversationScore, Key | None]:
+        """The conversation under a unique id, and its input key if the id changed.
+        ``key`` is the input key of a record already renamed (replayed by --resume)."""
+        source = c.metadata.get("source")
+        src = None if source is None else str(source)
+        original = key[1] if key is not None else c.id
+        if key is not None and key[1] != c.id:  # renamed by an earlier run
+            self._note(c, original, c.id, src)
+            self.seen[c.id] = src
+            return c, s, key
+        if c.id not in self.seen:
+            self.seen[c.id] = src
+            return c, s, None
+        base = f"{c.id}@{src}" if src else f"{c.id}@input"
+        new, n = base, 1
+        while new in self.seen:
+            n += 1
+            new = f"{base}#{n}"
+        self._note(c, original, new, src)
+        self.seen[new] = src
+        return (Conversation(new, c.turns, c.metadata), dataclasses.replace(s, id=new),
+                (src, original))
+
+    def _note(self, c: Conversation, original: str, new: str, src: str | None) -> None:
+        first = self.seen.get(original)
+        line = c.turns[0].line if c.turns else None
+        self.notes.append(ReadError(
+            src or "<input>", line, f"duplicate conversation id {original!r} (first from "
+            f"{first or 'an earlier input'}); scored as {new!r}", new))
 
 
 # ---------------------------------------------------------------------------------- run
@@ -517,7 +610,7 @@ def run_batch(
     result = BatchResult(out_dir=out)
     started = time.perf_counter()
 
-    done = _completed_ids(records_path) if resume else set()
+    done = _completed(records_path) if resume else set()
     if not resume and records_path.exists():
         records_path.unlink()
     result.resumed = len(done)
@@ -526,19 +619,22 @@ def run_batch(
 
     def todo(convs: Iterable[Conversation]) -> Iterator[Conversation]:
         for c in convs:
-            if c.id not in done:
+            if _key(c) not in done:
                 yield c
 
-    def units() -> Iterator[_Unit]:
-        from .readers import read_conversations
+    from .readers.inputs import txt_ids
 
+    default_ids = txt_ids(files)  # txt files whose stems collide get longer ids
+
+    def units() -> Iterator[_Unit]:
         for path in files:
+            default_id = default_ids.get(os.fspath(path))
             if jobs > 1 and os.path.getsize(path) <= FILE_TASK_MAX_BYTES:
-                yield ("file", os.fspath(path))
+                yield ("file", os.fspath(path), default_id)
                 continue
             # read here, streamed: each chunk carries the read errors met before it
             errs: list[ReadError] = []
-            reader = read_conversations([path], on_error=errs.append, **options)
+            reader = _read_one(path, default_id, options, errs.append)
             for part in _chunks(todo(reader), CHUNK):
                 met, errs[:] = list(errs), []
                 yield ("convs", part, met, False)
@@ -563,7 +659,7 @@ def run_batch(
                 sinks[fmt][0].write(score_text)
                 sinks[fmt][1].write(finding_text)
         # the summary is kept as rows arrive: no second pass over the records file
-        for cid, value, grade, vetoed, failed in chunk.summaries:
+        for cid, value, grade, vetoed, failed, _ in chunk.summaries:
             result.scores.append(value)
             result.grades[grade] += 1
             result.vetoed += vetoed
@@ -571,15 +667,42 @@ def run_batch(
             if fail_under is not None and value < fail_under:
                 result.below.append(cid)
 
+    ids = _Ids()
+
+    def unique(chunk: _Chunk) -> _Chunk:
+        """The chunk, with the conversations whose id was already scored renamed (a rare
+        path: the text is made again from the chunk's records)."""
+        if ids.fresh(chunk.summaries):
+            return chunk
+        if chunk.spilled is not None:
+            with open(chunk.spilled + ".records", "rb") as fh:
+                data = fh.read()
+            for name in [".records", *(f".{f}.{t}" for f in chunk.tables
+                                       for t in ("scores", "findings"))]:
+                os.remove(chunk.spilled + name)
+        else:
+            data = chunk.records
+        pairs, keys = [], {}
+        for c, s, _ in _read_keyed_records("", data):
+            c, s, key = ids.take(c, s)
+            if key is not None:
+                keys[c.id] = key
+            pairs.append((c, s))
+        out = rows.chunk(pairs, keys=keys)
+        out.errors, out.file_done = chunk.errors, chunk.file_done
+        return out
+
     try:
         if done:  # rows and summary of the conversations an earlier run scored
-            for part in _chunks(_read_records(records_path), 256):
+            replayed = (ids.take(c, s, k)[:2] for c, s, k in _read_keyed_records(records_path))
+            for part in _chunks(replayed, 256):
                 emit(rows.chunk(part, records=False))
         files_done = 0
         parts.mkdir(exist_ok=True)
         with open(records_path, "ab") as rec:
             for chunk in _score_stream(units(), config, jobs, analyzer, rows, options, done,
                                        spill_dir=str(parts)):
+                chunk = unique(chunk)
                 if chunk.spilled is not None:
                     _append_file(rec, chunk.spilled + ".records")
                 rec.write(chunk.records)
@@ -602,7 +725,8 @@ def run_batch(
         for sink in pair:
             result.outputs.append(sink.commit())
 
-    result.errors = [*read_errors, *errors()]
+    # duplicate ids last, in input order, so a resumed run lists them as a whole one does
+    result.errors = [*read_errors, *ids.notes, *errors()]
     result.outputs += write_outputs(out, records_path, result, analyzer, formats, redact,
                                     streamed=streamed)
     result.seconds = time.perf_counter() - started

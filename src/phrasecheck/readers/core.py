@@ -13,7 +13,7 @@ from .._unicode import display_path
 from ..types import Conversation, ReadError
 from ._common import Options
 from ._text import SAMPLE_SIZE, DetectionError, TextSource, detect_encoding
-from .inputs import DEFAULT_EXCLUDE, FORMATS, PathInput, as_input_list, expand_inputs
+from .inputs import DEFAULT_EXCLUDE, FORMATS, PathInput, as_input_list, expand_inputs, txt_ids
 from .jsondoc import read_json
 from .jsonl import read_jsonl
 from .tabular import read_csv, read_xlsx
@@ -42,7 +42,8 @@ def _sniff(text: str) -> str:
     return "txt"
 
 
-def _read_path(path: PathInput, opts: Options, fmt: str | None = None) -> Iterator[Result]:
+def _read_path(path: PathInput, opts: Options, fmt: str | None = None,
+               default_id: str | None = None) -> Iterator[Result]:
     if os.fspath(path) == "-":
         yield from _read_text_stream(sys.stdin, "<stdin>", fmt or "jsonl", opts)
         return
@@ -84,7 +85,10 @@ def _read_path(path: PathInput, opts: Options, fmt: str | None = None) -> Iterat
     raw.seek(0)
     source = TextSource.open_binary(raw, detected.encoding)
     try:
-        yield from _TEXT_READERS[fmt](source, name, opts)
+        if fmt == "txt" and default_id is not None:
+            yield from read_txt(source, name, opts, default_id=default_id)
+        else:
+            yield from _TEXT_READERS[fmt](source, name, opts)
     except OSError as e:
         yield ReadError(name, None, f"cannot read: {e.strerror or e}")
     finally:
@@ -100,18 +104,20 @@ def _read_text_stream(stream: TextIO, name: str, fmt: str, opts: Options) -> Ite
 def read_file(path: PathInput, *, encoding: str | None = None,
               role_map: Mapping[str, str] | None = None, fields: Mapping[str, str] | None = None,
               speaker_roles: Mapping[str, str] | None = None, infer_roles: bool = True,
-              format: str | None = None) -> Iterator[Conversation | ReadError]:
+              format: str | None = None, default_id: str | None = None
+              ) -> Iterator[Conversation | ReadError]:
     """Read one file: conversations and ReadErrors, in file order. Never raises for bad data.
 
     ``format`` (txt, jsonl, json, csv, xlsx) overrides the one the suffix implies; an unknown
-    suffix is sniffed (``[`` -> json, ``{`` -> jsonl, else txt).
+    suffix is sniffed (``[`` -> json, ``{`` -> jsonl, else txt). ``default_id`` is the id of
+    a txt transcript without an ``# id:`` header (default: the file stem).
     """
     if not isinstance(path, str | os.PathLike):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
     _check_format(format)
     opts = Options.build(encoding=encoding, role_map=role_map, fields=fields,
                          speaker_roles=speaker_roles, infer_roles=infer_roles)
-    return _read_path(path, opts, format)
+    return _read_path(path, opts, format, default_id)
 
 
 def read_stream(stream: TextIO, *, name: str = "<stdin>", format: str = "jsonl",
@@ -162,13 +168,14 @@ class ConversationReader(Iterator[Conversation]):
 
     def _run(self) -> Generator[Conversation, None, None]:
         files, self.unmatched = expand_inputs(self._inputs, self._exclude)
+        ids = txt_ids(files)  # txt files whose stems collide get distinct ids
         for item in self.unmatched:
             reason = "no files match" if any(c in item for c in "*?[") else (
                 "no transcript files in directory" if Path(item).is_dir() else "no such file")
             self._error(ReadError(item, None, reason))
         for f in files:
             self.files.append(display_path(f))
-            for result in _read_path(f, self._options):
+            for result in _read_path(f, self._options, default_id=ids.get(os.fspath(f))):
                 if isinstance(result, ReadError):
                     self._error(result)
                 else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from fnmatch import fnmatch
 from pathlib import Path
@@ -105,3 +106,34 @@ def expand_inputs(inputs: PathInput | Iterable[PathInput],
         else:
             unmatched.append(item)
     return files, unmatched
+
+
+def txt_ids(files: Iterable[PathInput]) -> dict[str, str]:
+    """Conversation ids for the ``.txt`` files of one run whose stems collide.
+
+    A transcript's id is its file stem, so ``day1/call_0001.txt`` and ``day2/call_0001.txt``
+    would both be ``call_0001``. Each file of a colliding group gets the shortest tail of
+    its path that tells the group apart (``day1/call_0001``, ``day2/call_0001``); files
+    whose stem is unique keep it. Keys are ``os.fspath`` of the given paths.
+    """
+    from .._unicode import display_path
+
+    groups: dict[str, list[str]] = defaultdict(list)
+    for f in files:
+        name = os.fspath(f)
+        if name != "-" and FORMATS.get(Path(name).suffix.lower()) == "txt":
+            groups[display_path(Path(name).stem)].append(name)
+    out: dict[str, str] = {}
+    for stem, names in groups.items():
+        if len(names) < 2:
+            continue
+        parts = [Path(display_path(os.path.abspath(n))).parts for n in names]
+        deepest = max(len(p) for p in parts)
+        for k in range(2, deepest + 1):  # k path components, the last one the stem
+            ids = ["/".join((*p[-k:-1], stem)) for p in parts]
+            if len(set(ids)) == len(ids):
+                break
+        else:  # the same folder: only the suffixes differ (call.txt, call.TXT)
+            ids = ["/".join(p[-k:]) for p in parts]
+        out.update(zip(names, ids))
+    return out

@@ -9,7 +9,8 @@
     社保卡补办要带什么        <- no prefix: continues the previous turn
     说话人2：……               <- a speaker label, role inferred
 
-The id is the file stem, or a ``# id:`` header.
+The id is the file stem (a longer tail of the path when stems collide in one run, see
+:func:`~phrasecheck.readers.inputs.txt_ids`), or a ``# id:`` header.
 """
 
 from __future__ import annotations
@@ -65,8 +66,9 @@ def parse_turn_line(line: str, opts: Options) -> RawTurn | None:
     return RawTurn(role=role, text=m.group("text").strip(), start=start, end=end, speaker=label)
 
 
-def read_txt(source: TextSource, path: str, opts: Options) -> Iterator[Conversation | ReadError]:
-    builder = Builder(id=PurePath(path).stem)
+def read_txt(source: TextSource, path: str, opts: Options,
+             default_id: str | None = None) -> Iterator[Conversation | ReadError]:
+    builder = Builder(id=default_id or PurePath(path).stem)
     seen_any = False
     in_header = True
     prefix_errors = 0
