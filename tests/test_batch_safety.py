@@ -208,3 +208,104 @@ def test_read_conversations_gives_colliding_txt_stems_distinct_ids(tmp_path: Pat
     assert txt_ids(["a/b/c.txt", "a/d/c.txt", "e.txt"]) == {"a/b/c.txt": "b/c",
                                                              "a/d/c.txt": "d/c"}
     assert txt_ids(["x/1/c.txt", "y/1/c.txt"]) == {"x/1/c.txt": "x/1/c", "y/1/c.txt": "y/1/c"}
+
+
+# ------------------------------------------------------------------ 4. no silent losses
+
+
+def _read(path: Path) -> tuple[list[Any], list[Any]]:
+    from phrasecheck import read_conversations
+
+    reader = read_conversations(path)
+    return list(reader), reader.errors
+
+
+@pytest.mark.parametrize(("n", "bad_at"), [(50, 11), (5000, 2360), (50, 50)])
+def test_csv_with_an_unbalanced_quote_loses_only_its_row(tmp_path: Path, n: int, bad_at: int
+                                                          ) -> None:
+    lines = ["conversation_id,role,text"]
+    for i in range(1, n + 1):
+        text = f"您好，第{i}行，请问有什么可以帮您"
+        if i == bad_at:
+            text = '"' + text  # opened, never closed
+        lines.append(f"c{i},agent,{text}")
+    p = tmp_path / "t.csv"
+    p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    convs, errors = _read(p)
+    if bad_at == n:  # nothing after it to swallow: the csv module keeps the row
+        assert [c.id for c in convs] == [f"c{i}" for i in range(1, n + 1)] and errors == []
+        return
+    assert [c.id for c in convs] == [f"c{i}" for i in range(1, n + 1) if i != bad_at]
+    (err,) = errors
+    assert err.line == bad_at + 1 and "unbalanced quote" in err.reason  # header is line 1
+
+
+def test_csv_multi_line_cells_are_still_one_turn(tmp_path: Path) -> None:
+    p = tmp_path / "t.csv"
+    p.write_text('conversation_id,role,text\nc1,agent,"您好，\n请问,有什么,可以帮您"\n'
+                 'c1,customer,"我想问\n社保卡"\n', encoding="utf-8")
+    convs, errors = _read(p)
+    assert errors == []
+    assert [t.text for t in convs[0].turns] == ["您好，\n请问,有什么,可以帮您", "我想问\n社保卡"]
+
+
+def test_csv_cell_over_the_field_limit_costs_one_row(tmp_path: Path) -> None:
+    p = tmp_path / "t.csv"
+    big = "好" * 200_000  # over csv's default field limit of 131,072 characters
+    p.write_text(f'conversation_id,role,text\nc1,agent,"{big}\n您好"\nc2,agent,您好\n'
+                 "c3,agent,再见\n", encoding="utf-8")
+    convs, errors = _read(p)
+    assert [c.id for c in convs] == ["c2", "c3"]
+    assert errors[0].line == 2 and "field_size_limit" in errors[0].reason
+    assert {e.line for e in errors[1:]} == {3}  # the cell's second line, reported alone
+
+
+def test_xlsx_with_a_stale_dimension_is_read_whole(tmp_path: Path) -> None:
+    import re
+    import zipfile
+
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["conversation_id", "role", "text"])
+    for i in range(10):
+        ws.append([f"c{i}", "agent", "您好"])
+    good = tmp_path / "good.xlsx"
+    wb.save(good)
+    stale = tmp_path / "stale.xlsx"
+    with zipfile.ZipFile(good) as zin, zipfile.ZipFile(stale, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.startswith("xl/worksheets/"):
+                data, n = re.subn(rb'<dimension ref="[^"]*"', b'<dimension ref="A1:C2"', data)
+                assert n == 1
+            zout.writestr(item, data)
+    convs, errors = _read(stale)
+    assert [c.id for c in convs] == [f"c{i}" for i in range(10)] and errors == []
+
+
+@pytest.mark.parametrize(("suffix", "content", "text"), [
+    (".jsonl", '{"conversation_id": "c", "role": "agent", "text": "好。"}\n', "好。"),
+    (".csv", "conversation_id,role,text\nc,agent,好。\n", "好。"),
+    (".txt", "坐席：好。\n", "好。"),
+    (".txt", "坐席：您好，请稍等。\n", "您好，请稍等。"),  # was read as UTF-16
+])
+def test_short_gbk_files_are_not_read_as_big5(tmp_path: Path, suffix: str, content: str,
+                                              text: str) -> None:
+    p = tmp_path / f"t{suffix}"
+    p.write_bytes(content.encode("gbk"))
+    (conv,), errors = _read(p)
+    assert errors == [] and conv.turns[0].text == text
+
+
+def test_a_nul_byte_costs_its_line_not_the_file(tmp_path: Path) -> None:
+    p = tmp_path / "t.txt"
+    p.write_bytes("坐席：您好\n客户：我想\x00问一下\n坐席：好的，再见\n".encode())
+    (conv,), errors = _read(p)
+    assert [t.text for t in conv.turns] == ["您好", "好的，再见"]
+    assert [(e.line, e.reason) for e in errors] == [
+        (2, "NUL byte in this line (not text); line skipped")]
+    junk = tmp_path / "junk.txt"
+    junk.write_bytes(bytes(range(256)) * 8)
+    assert [e.reason for e in _read(junk)[1]] == ["binary file, not text"]

@@ -32,6 +32,8 @@ _registered = False
 _TRUSTED = {"gb18030", "big5", "big5hkscs", "cp950", "utf_8", "utf_16", "utf_16_le",
             "utf_16_be", "utf_32", "ascii"}
 _WIDEN = {"gb2312": "gb18030", "gbk": "gb18030", "cp936": "gb18030", "hz": "gb18030"}
+# control bytes that do not occur in text (tab, line ends, form feed and escape do)
+_CONTROL_BYTES = bytes([*range(0, 9), 0x0B, *range(0x0E, 0x1B), *range(0x1C, 0x20)])
 
 
 def _register() -> None:
@@ -91,19 +93,46 @@ def detect_encoding(sample: bytes, complete: bool, given: str | None = None) -> 
         for enc, zeros in (("utf-16-le", odd), ("utf-16-be", even)):
             if zeros > 0.3 * n and _decodes(sample[: len(sample) // 2 * 2], enc, complete):
                 return Detected(enc, "detected")
-        raise DetectionError("binary file, not text")
+        # a few NULs in text (a crashed writer, a pasted control character) cost the lines
+        # that hold them (see bad_line_reason); many control bytes mean a binary file
+        control = len(sample) - len(sample.translate(None, _CONTROL_BYTES))
+        if control * 10 > len(sample) or (  # over 10 %, or over 1 % and not UTF-8
+                control * 100 > len(sample) and not _decodes(sample, "utf-8", complete)):
+            raise DetectionError("binary file, not text")
     if _decodes(sample, "utf-8", complete):
         return Detected("utf-8", "utf-8")
     from charset_normalizer import from_bytes
 
     best = from_bytes(sample).best()
     guess = None if best is None else _WIDEN.get(best.encoding, best.encoding)
-    if guess not in _TRUSTED and _looks_chinese(sample, complete):
+    if guess != "gb18030" and _simplified_chinese(sample, complete):
+        # short GBK samples are read as Big5 (好。-> 疑﹝) or even UTF-16 by
+        # charset-normalizer; text whose every character is a GB2312 one when read as
+        # GB18030 is simplified Chinese, and Big5 text almost never reads so
+        guess = "gb18030"
+    elif guess not in _TRUSTED and _looks_chinese(sample, complete):
         guess = "gb18030"
     if guess is None:
         raise DetectionError("cannot decode: not UTF-8 (with or without BOM), UTF-16 or GB18030, "
                              "and charset-normalizer found no fitting encoding")
     return Detected(guess, "detected")
+
+
+def _simplified_chinese(sample: bytes, complete: bool) -> bool:
+    """The sample decodes strictly as GB18030 and every non-ASCII character is in GB2312
+    (the simplified characters and punctuation of everyday text)."""
+    try:
+        text = codecs.getincrementaldecoder("gb18030")("strict").decode(sample, final=complete)
+    except UnicodeDecodeError:
+        return False
+    wide = "".join(c for c in text if ord(c) > 127)
+    if not wide:
+        return False
+    try:
+        wide.encode("gb2312")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _looks_chinese(sample: bytes, complete: bool) -> bool:
@@ -197,3 +226,12 @@ class TextSource:
 
 def decode_error_reason(encoding: str | None) -> str:
     return f"cannot decode bytes as {encoding or 'text'} (undecodable bytes on this line)"
+
+
+def bad_line_reason(line: str, encoding: str | None) -> str | None:
+    """Why a decoded line cannot be used (undecodable bytes, a NUL byte), or None."""
+    if BAD in line:
+        return decode_error_reason(encoding)
+    if "\x00" in line:
+        return "NUL byte in this line (not text); line skipped"
+    return None

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from ..types import Conversation, ReadError
 from ._common import Options, Records
-from ._text import BAD, MAX_LINE_CHARS, TextSource, decode_error_reason
+from ._text import MAX_LINE_CHARS, TextSource, bad_line_reason
 
 
 def read_jsonl(source: TextSource, path: str, opts: Options,
@@ -24,8 +24,9 @@ def read_jsonl(source: TextSource, path: str, opts: Options,
         if not line.strip():
             continue
         seen_any = True
-        if BAD in line:
-            yield ReadError(path, lineno, decode_error_reason(source.encoding))
+        bad = bad_line_reason(line, source.encoding)
+        if bad is not None:
+            yield ReadError(path, lineno, bad)
             continue
         try:
             obj = json.loads(line)

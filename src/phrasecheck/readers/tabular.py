@@ -7,12 +7,13 @@ in errors are those a spreadsheet shows (header = 1)."""
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from ..types import Conversation, ReadError
 from ._common import Options, Records
-from ._text import BAD, TextSource, decode_error_reason
+from ._text import TextSource, bad_line_reason
 
 Result = Conversation | ReadError
 
@@ -50,8 +51,10 @@ def _rows(rows: Iterable[Row | ReadError], path: str, fmt: str,
                 yield ReadError(path, lineno, problem)
                 return
             continue
-        if any(isinstance(v, str) and BAD in v for v in cells):
-            yield ReadError(path, lineno, decode_error_reason(encoding))
+        bad = next((r for v in cells if isinstance(v, str)
+                    for r in (bad_line_reason(v, encoding),) if r is not None), None)
+        if bad is not None:
+            yield ReadError(path, lineno, bad)
             continue
         rec = {h: (v.strip() if isinstance(v, str) else v)
                for h, v in zip(header, cells, strict=False) if h}
@@ -64,12 +67,21 @@ def _rows(rows: Iterable[Row | ReadError], path: str, fmt: str,
 
 
 def read_csv(source: TextSource, path: str, opts: Options) -> Iterator[Result]:
-    position = [0]
+    lines = source.lines()
+    pending: deque[tuple[int, str | None]] = deque()  # lines to read again
+    taken: list[tuple[int, str | None]] = []  # the physical lines of the current record
     too_long: list[int] = []
 
     def feed() -> Iterator[str]:
-        for lineno, line in source.lines():
-            position[0] = lineno
+        while True:
+            if pending:
+                lineno, line = pending.popleft()
+            else:
+                try:
+                    lineno, line = next(lines)
+                except StopIteration:
+                    return
+            taken.append((lineno, line))
             if line is None:
                 too_long.append(lineno)
                 yield "\n"
@@ -78,21 +90,68 @@ def read_csv(source: TextSource, path: str, opts: Options) -> Iterator[Result]:
 
     def rows() -> Iterator[Row | ReadError]:
         reader = csv.reader(feed())
-        start = 1
+        looks_like_row: Callable[[str], bool] | None = None
         while True:
+            taken.clear()
             try:
                 row = next(reader)
+                error = None
             except StopIteration:
                 return
             except csv.Error as e:
-                yield ReadError(path, start, f"malformed CSV: {e}")
-                row = []
+                row, error = [], f"malformed CSV: {e}"
+                if "field larger than field limit" in str(e):
+                    error += (" (a cell holds at most csv.field_size_limit() characters; "
+                              "give long transcripts as JSONL or txt)")
+            if not taken:
+                return
+            start = taken[0][0]
+            spilled = [(n, t) for n, t in taken[1:]]
+            if error is not None or (looks_like_row is not None and len(taken) > 1 and any(
+                    t is not None and looks_like_row(t) for _, t in spilled)):
+                # a quote opened on this line and never closed (or closed far away) takes
+                # the following rows into one field: report this line, read the rest again
+                what = error or ("unbalanced quote: the quoted field opened on this line "
+                                 f"runs on over {len(spilled)} line(s) that look like rows "
+                                 "of their own")
+                yield ReadError(path, start, f"{what}; this row is skipped, the lines after "
+                                "it are read again")
+                pending.extendleft(reversed(spilled))
+                too_long[:] = [n for n in too_long if n == start]
+                while too_long:
+                    yield ReadError(path, too_long.pop(0), "line too long; skipped")
+                reader = csv.reader(feed())
+                continue
             while too_long:
                 yield ReadError(path, too_long.pop(0), "line too long; skipped")
+            if looks_like_row is None and any(str(v).strip() for v in row):
+                looks_like_row = _row_test([str(v).strip() for v in row], opts)
             yield start, row
-            start = position[0] + 1
 
     yield from _rows(rows(), path, "csv", opts, source.encoding)
+
+
+def _row_test(header: Sequence[str], opts: Options) -> Callable[[str], bool]:
+    """Whether a line, parsed alone, is a row of this table: as many cells as the header,
+    an id, and a role the aliases know (or a speaker label)."""
+    n = opts.name
+    width = len(header)
+    cid = header.index(n("conversation_id")) if n("conversation_id") in header else None
+    role = header.index(n("role")) if n("role") in header else None
+    speaker = header.index(n("speaker")) if n("speaker") in header else None
+
+    def test(line: str) -> bool:
+        try:
+            cells = next(csv.reader([line]))
+        except (csv.Error, StopIteration):
+            return False
+        if len(cells) != width or (cid is not None and not cells[cid].strip()):
+            return False
+        if role is not None and opts.role_of(cells[role]) is not None:
+            return True
+        return speaker is not None and bool(cells[speaker].strip())
+
+    return test
 
 
 def read_xlsx(path: str, opts: Options, open_path: str | None = None) -> Iterator[Result]:
@@ -111,6 +170,11 @@ def read_xlsx(path: str, opts: Options, open_path: str | None = None) -> Iterato
             yield ReadError(path, None, "empty file")
             return
         ws = wb["turns"] if "turns" in names else wb[names[0]]
+        # read-only mode trusts the sheet's <dimension> element, which other writers leave
+        # stale: with it, a sheet of 10 conversations read as 1 (and no error)
+        reset = getattr(ws, "reset_dimensions", None)
+        if reset is not None:
+            reset()
 
         def rows() -> Iterator[Row | ReadError]:
             it = ws.iter_rows(values_only=True)

@@ -21,7 +21,7 @@ from pathlib import PurePath
 
 from ..types import Conversation, ReadError
 from ._common import Builder, Options, RawTurn, finish, parse_clock
-from ._text import BAD, MAX_LINE_CHARS, TextSource, decode_error_reason
+from ._text import MAX_LINE_CHARS, TextSource, bad_line_reason
 
 #: Speaker labels that are not roles: diarisation output and anonymised parties.
 SPEAKER_LABEL = re.compile(
@@ -82,8 +82,9 @@ def read_txt(source: TextSource, path: str, opts: Options,
         if not line.strip():
             continue
         seen_any = True
-        if BAD in line:
-            yield ReadError(path, lineno, decode_error_reason(source.encoding), builder.id)
+        bad = bad_line_reason(line, source.encoding)
+        if bad is not None:
+            yield ReadError(path, lineno, bad, builder.id)
             continue
         if in_header and line.lstrip().startswith("#"):
             h = _HEADER.match(line)
