@@ -309,3 +309,90 @@ def test_a_nul_byte_costs_its_line_not_the_file(tmp_path: Path) -> None:
     junk = tmp_path / "junk.txt"
     junk.write_bytes(bytes(range(256)) * 8)
     assert [e.reason for e in _read(junk)[1]] == ["binary file, not text"]
+
+
+# ------------------------------------------------------------------ 5. bounded output
+
+
+def test_findings_carry_a_window_not_the_whole_turn(tmp_path: Path) -> None:
+    src = tmp_path / "long.txt"
+    turn = "您好，请稍等，" * 3_000  # one 21,000-character line, 6,000 findings
+    src.write_text("坐席：" + turn + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = score(str(src), "--out", str(out), "--format", "csv,jsonl,parquet,xlsx",
+                   "--context", "10", "--turns")
+    assert result.exit_code == 0, result.output
+    findings = jsonl(out / "findings.jsonl")
+    assert len(findings) == 6_000
+    for f in findings:
+        shift = f["context_start"]
+        assert f["context"][f["start"] - shift:f["end"] - shift] == f["text"]
+        assert len(f["context"]) <= len(f["text"]) + 20
+    # once quadratic (every row held the turn: 6,000 x 21,000 characters, 380 MB), now
+    # linear: about 400 bytes a row
+    assert (out / "findings.csv").stat().st_size < 4_000_000
+    (whole,) = jsonl(out / "turns.jsonl")
+    assert whole["text"] == turn and whole["conversation_id"] == "long"
+    assert [r["text"] for r in rows(out / "turns.csv")] == [turn]
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(out / "findings.parquet")
+    assert table.num_rows == 6_000 and table.schema.field("start").type == "int64"
+    assert pq.read_table(out / "turns.parquet").column("text").to_pylist() == [turn]
+
+
+def test_a_conversation_over_the_limit_is_reported_with_how_to_raise_it(tmp_path: Path
+                                                                         ) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "long.txt").write_text("坐席：您好\n" + "客户：我想问一下社保卡的事情\n" * 500,
+                                  encoding="utf-8")  # 5,502 characters in 501 turns
+    (src / "line.jsonl").write_text(message("c", "agent", "好" * 20_000) + "\n",
+                                    encoding="utf-8")
+    (src / "ok.txt").write_text("坐席：您好\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert score(str(src), "--out", str(out), "--format", "csv",
+                 "--max-chars", "10000").exit_code == 0
+    assert [r["id"] for r in rows(out / "scores.csv")] == ["long", "ok"]
+    errors = {Path(e["path"]).name: e["reason"] for e in rows(out / "errors.csv")[:1]}
+    assert "line too long (more than 10,000 characters; raise the limit with --max-chars" \
+        in errors["line.jsonl"]
+    assert score(str(src), "--out", str(out), "--format", "csv",
+                 "--max-chars", "5000").exit_code == 0
+    assert [r["id"] for r in rows(out / "scores.csv")] == ["ok"]
+    errors = {Path(e["path"]).name: e["reason"] for e in rows(out / "errors.csv")}
+    assert errors["long.txt"].startswith("conversation of 5,502 characters too long (more "
+                                         "than 5,000 characters; raise the limit with "
+                                         "--max-chars")
+
+
+def test_an_xlsx_that_unpacks_to_a_huge_part_is_refused_before_loading(tmp_path: Path
+                                                                        ) -> None:
+    import zipfile
+
+    from openpyxl import Workbook
+
+    from phrasecheck import read_conversations
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["conversation_id", "role", "text"])
+    ws.append(["c1", "agent", "PLACEHOLDER"])
+    plain = tmp_path / "plain.xlsx"
+    wb.save(plain)
+    p = tmp_path / "bomb.xlsx"  # openpyxl cuts cells at 32,767 characters: write the XML
+    with zipfile.ZipFile(plain) as zin, zipfile.ZipFile(p, "w", zipfile.ZIP_DEFLATED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.startswith("xl/worksheets/"):
+                data = data.replace(b"PLACEHOLDER", "好".encode() * 1_000_001)
+            zout.writestr(item.filename, data)
+    assert p.stat().st_size < 100_000  # 3 MB of text in a small file
+    reader = read_conversations(p, max_xlsx_bytes=2**20)
+    assert list(reader) == []
+    (err,) = reader.errors
+    assert "xl/worksheets/sheet1.xml unpacks to 3 MB, more than the limit of 1 MB" in err.reason
+    assert "--max-xlsx-mb" in err.reason
+    reader = read_conversations(p)  # within the default part limit: the cell is too long
+    assert list(reader) == []
+    assert "cell too long (more than 1,000,000 characters" in reader.errors[0].reason

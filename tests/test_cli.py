@@ -99,8 +99,9 @@ def test_outputs_are_consistent(broken_batch: tuple[Path, Path, Any]) -> None:
     findings = rows(out / "findings.csv")
     assert findings
     for f in findings:
-        turn_text = f["turn_text"]
-        assert turn_text[int(f["start"]):int(f["end"])] == f["text"]
+        shift = int(f["context_start"])
+        assert f["context"][int(f["start"]) - shift:int(f["end"]) - shift] == f["text"]
+        assert len(f["context"]) <= len(f["text"]) + 2 * 40
         assert f["code"] and f["category"]
     banned = [f for f in findings if f["kind"] == "banned" and f["source"] == "lexicon"]
     assert banned and all(f["suggestion"] and f["basis_text"] and f["rules"] for f in banned)

@@ -295,7 +295,7 @@ def test_five_megabyte_single_line(tmp_path: Path, suffix: str, content: str) ->
 def test_truncated_huge_json_element(tmp_path: Path) -> None:
     # not junk: a well-formed but unfinished conversation of 200 000 turns (7 MB)
     content = '[{"id": "a", "turns": [' + '{"role": "agent", "text": "x"},' * 200_000
-    convs, errors = read(write(tmp_path, "cut.json", content))
+    convs, errors = read(write(tmp_path, "cut.json", content), max_chars=2_000_000)
     assert convs == []
     assert [(e.line, e.reason.split(":")[0]) for e in errors] == [
         (1, "truncated JSON"), (None, "no turns")]

@@ -49,11 +49,15 @@ __all__ = ["FORMATS", "BatchConfig", "BatchResult", "run_batch"]
 FORMATS = ("csv", "jsonl", "parquet", "xlsx", "html")
 WORK_DIR = ".phrasecheck"
 FINDING_OUT_COLUMNS = [
-    "conversation_id", "turn", "role", "start", "end", "text", "turn_text", "code", "category",
-    "kind", "severity", "source", "score", "phrase", "suggestion", "rules", "basis",
-    "basis_text", "explanation",
+    "conversation_id", "turn", "role", "start", "end", "text", "context", "context_start",
+    "code", "category", "kind", "severity", "source", "score", "phrase", "suggestion", "rules",
+    "basis", "basis_text", "explanation",
 ]
 ERROR_COLUMNS = ["path", "line", "conversation_id", "reason"]
+TURN_COLUMNS = ["conversation_id", "turn", "role", "speaker", "start", "end", "line", "text"]
+#: Characters of the turn either side of a finding kept in its ``context`` (the whole turn
+#: once made every finding row carry it: output and memory grew as the square of its length).
+CONTEXT_CHARS = 40
 HTML_ALL_SECTIONS = 5000
 T = TypeVar("T")
 
@@ -173,10 +177,12 @@ CHUNK = 32
 class _Rows:
     """Makes the output rows of scored conversations, as text for the streamed tables."""
 
-    def __init__(self, analyzer: Any, redact: bool, formats: Sequence[str] = ()) -> None:
+    def __init__(self, analyzer: Any, redact: bool, formats: Sequence[str] = (),
+                 context: int = CONTEXT_CHARS) -> None:
         self.rules_by_cat = _rules_by_category(analyzer.policy)
         self.bases = analyzer.lexicon.bases
         self.redact = _redactor(redact)
+        self.context = context
         self.formats = tuple(formats)
         self.score_columns = _score_columns(analyzer.policy)
 
@@ -185,7 +191,7 @@ class _Rows:
         failed = tuple(r.rule_id for r in sc.rule_results if r.passed is False)
         source = conv.metadata.get("source")
         return (score_row(sc), list(_finding_rows(conv, sc, self.rules_by_cat, self.bases,
-                                                  self.redact)),
+                                                  self.redact, self.context)),
                 (sc.id, float(sc.score), sc.grade, bool(sc.vetoed), failed,
                  None if source is None else str(source)))
 
@@ -235,10 +241,10 @@ def _rows_text(fmt: str, columns: Sequence[str], rows: Iterable[dict[str, Any]])
 
 
 def _init_worker(config: BatchConfig, formats: Sequence[str], read_options: dict[str, Any],
-                 done: frozenset[Key]) -> None:
+                 done: frozenset[Key], context: int) -> None:
     global _WORKER_ANALYZER, _WORKER_ROWS, _WORKER_READ, _WORKER_DONE
     _WORKER_ANALYZER = config.build().warm()
-    _WORKER_ROWS = _Rows(_WORKER_ANALYZER, config.redact, formats)
+    _WORKER_ROWS = _Rows(_WORKER_ANALYZER, config.redact, formats, context)
     _WORKER_READ, _WORKER_DONE = read_options, done
 
 
@@ -329,7 +335,7 @@ def _score_stream(units: Iterable[_Unit], config: BatchConfig, jobs: int, analyz
     else:
         pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
                                    initargs=(config, rows.formats, read_options,
-                                             frozenset(done)))
+                                             frozenset(done), rows.context))
     try:
         with pool:
             for unit in units:
@@ -421,7 +427,8 @@ def _rules_by_category(policy: Any) -> dict[str, list[str]]:
 
 
 def _finding_rows(c: Conversation, s: ConversationScore, rules_by_cat: dict[str, list[str]],
-                  bases: Any, redact: Callable[[str], str]) -> Iterator[dict[str, Any]]:
+                  bases: Any, redact: Callable[[str], str], context: int = CONTEXT_CHARS
+                  ) -> Iterator[dict[str, Any]]:
     turns = {t.index: t for t in c.turns}
     redacted: dict[int, str] = {}
     for f in s.findings:
@@ -429,12 +436,19 @@ def _finding_rows(c: Conversation, s: ConversationScore, rules_by_cat: dict[str,
         if turn is not None and turn.index not in redacted:
             redacted[turn.index] = redact(turn.text)
         turn_text = redacted[turn.index] if turn is not None else None
-        # cut the finding from the redacted turn, so text == turn_text[start:end] holds
-        text = turn_text[f.start:f.end] if turn_text is not None else redact(f.text)
+        if turn_text is not None:
+            # cut the finding and its context from the redacted turn, so that
+            # text == context[start - context_start:end - context_start] holds
+            text = turn_text[f.start:f.end]
+            cstart = max(0, f.start - context)
+            ctext: str | None = turn_text[cstart:f.end + context]
+        else:
+            text, cstart, ctext = redact(f.text), f.start, None
         basis = bases.get(f.basis) if f.basis else None
         yield {
             "conversation_id": s.id, "turn": f.turn, "role": f.role, "start": f.start,
-            "end": f.end, "text": text, "turn_text": turn_text,
+            "end": f.end, "text": text, "context": ctext,
+            "context_start": None if ctext is None else cstart,
             "code": f.code, "category": f.category, "kind": f.kind, "severity": f.severity,
             "source": f.source, "score": f.score, "phrase": f.phrase,
             "suggestion": f.suggestion, "rules": ",".join(rules_by_cat.get(f.category, [])),
@@ -461,14 +475,50 @@ def _write_table(path_base: Path, fmt: str, columns: Sequence[str],
             for r in rows():
                 fh.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
     elif fmt == "parquet":
-        import pandas as pd
-
-        df = pd.DataFrame(list(rows()), columns=list(columns))
-        with _AtomicFile(path, "wb") as fh:
-            df.to_parquet(fh, index=False)
+        _write_parquet(path, columns, rows())
     else:
         raise ValueError(f"unknown table format {fmt!r}")
     return path
+
+
+# Parquet column types; every other column is text
+_PARQUET_TYPES = {"score": "float64", "deduction": "float64", "vetoed": "bool_",
+                  "n_findings": "int64", "n_banned": "int64", "turn": "int64", "line": "int64",
+                  "context_start": "int64"}
+_PARQUET_BATCH = 20_000
+
+
+def _write_parquet(path: Path, columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
+    """Rows to a Parquet file in batches of row groups, so memory does not grow with the
+    table. ``start``/``end`` are offsets (int) in findings and times (float) in turns."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    times = "speaker" in columns  # the turns table
+    types = {**_PARQUET_TYPES, "start": "float64" if times else "int64",
+             "end": "float64" if times else "int64"}
+    schema = pa.schema([(c, getattr(pa, types.get(c, "string"))()) for c in columns])
+
+    def batch(chunk: list[dict[str, Any]]) -> Any:
+        arrays = []
+        for c in columns:
+            values = [r.get(c) for r in chunk]
+            if types.get(c, "string") == "string":
+                values = [None if v is None else str(v) for v in values]
+            arrays.append(pa.array(values, type=schema.field(c).type))
+        return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+    with _AtomicFile(path, "wb") as fh:
+        writer = pq.ParquetWriter(fh, schema)
+        try:
+            wrote = False
+            for chunk in _chunks(rows, _PARQUET_BATCH):
+                writer.write_batch(batch(chunk))
+                wrote = True
+            if not wrote:
+                writer.write_table(schema.empty_table())
+        finally:
+            writer.close()
 
 
 def _read_records(path: Path) -> Iterator[tuple[Conversation, ConversationScore]]:
@@ -585,6 +635,8 @@ def run_batch(
     errors: Callable[[], Sequence[ReadError]] = lambda: (),
     on_scored: Callable[[int, int], None] | None = None,
     analyzer: Any = None,
+    context: int = CONTEXT_CHARS,
+    turns: bool = False,
 ) -> BatchResult:
     """Score the conversations of ``files`` (read with ``read_options``, the keyword
     arguments of :func:`~phrasecheck.readers.read_conversations`), then ``conversations``,
@@ -597,7 +649,12 @@ def run_batch(
     results arrive: ``n`` conversations more, ``files_done`` files finished so far.
     ``analyzer`` (the one that scores with ``jobs=1``, and whose policy, lexicon and bases
     the reports use) defaults to ``config.build()``; it must be built from ``config``.
+    ``context`` is how many characters of the turn either side of a finding its row keeps;
+    ``turns=True`` also writes each turn's whole text once, to ``turns.*`` (csv, jsonl and
+    parquet formats).
     """
+    if context < 0:
+        raise ValueError(f"context={context}: expected a number of characters >= 0")
     for fmt in formats:
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r} (available: {', '.join(FORMATS)})")
@@ -646,7 +703,7 @@ def run_batch(
     analyzer = analyzer if analyzer is not None else config.build()
     # scores.* and findings.* in csv/jsonl are written as results arrive (no pass afterwards)
     streamed = [f for f in formats if f in ("csv", "jsonl")]
-    rows = _Rows(analyzer, redact, streamed)
+    rows = _Rows(analyzer, redact, streamed, context)
     sinks = {f: (_Sink(out / f"scores.{f}", rows.score_columns),
                  _Sink(out / f"findings.{f}", FINDING_OUT_COLUMNS)) for f in streamed}
 
@@ -728,7 +785,7 @@ def run_batch(
     # duplicate ids last, in input order, so a resumed run lists them as a whole one does
     result.errors = [*read_errors, *ids.notes, *errors()]
     result.outputs += write_outputs(out, records_path, result, analyzer, formats, redact,
-                                    streamed=streamed)
+                                    streamed=streamed, context=context, turns=turns)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -742,10 +799,11 @@ def _redactor(enabled: bool) -> Callable[[str], str]:
 
 
 def write_outputs(out: Path, records_path: Path, result: BatchResult, analyzer: Any,
-                  formats: Sequence[str], redact: bool, streamed: Sequence[str] = ()
-                  ) -> list[Path]:
+                  formats: Sequence[str], redact: bool, streamed: Sequence[str] = (),
+                  context: int = CONTEXT_CHARS, turns: bool = False) -> list[Path]:
     """Write the outputs from the records file; ``streamed`` formats already have their
-    scores and findings tables (written while scoring) and only get the errors table."""
+    scores and findings tables (written while scoring) and only get the errors table (and
+    the turns table with ``turns=True``)."""
     written: list[Path] = []
     policy, lexicon = analyzer.policy, analyzer.lexicon
     rules_by_cat = _rules_by_category(policy)
@@ -758,7 +816,14 @@ def write_outputs(out: Path, records_path: Path, result: BatchResult, analyzer: 
 
     def finding_rows() -> Iterator[dict[str, Any]]:
         for c, s in _read_records(records_path):
-            yield from _finding_rows(c, s, rules_by_cat, lexicon.bases, red)
+            yield from _finding_rows(c, s, rules_by_cat, lexicon.bases, red, context)
+
+    def turn_rows() -> Iterator[dict[str, Any]]:
+        for c, _ in _read_records(records_path):
+            for t in c.turns:
+                yield {"conversation_id": c.id, "turn": t.index, "role": t.role,
+                       "speaker": t.speaker, "start": t.start, "end": t.end, "line": t.line,
+                       "text": red(t.text)}
 
     def error_rows() -> Iterator[dict[str, Any]]:
         for e in result.errors:
@@ -772,6 +837,8 @@ def write_outputs(out: Path, records_path: Path, result: BatchResult, analyzer: 
                 written.append(_write_table(out / "findings", fmt, FINDING_OUT_COLUMNS,
                                             finding_rows))
             written.append(_write_table(out / "errors", fmt, ERROR_COLUMNS, error_rows))
+            if turns:
+                written.append(_write_table(out / "turns", fmt, TURN_COLUMNS, turn_rows))
     if "xlsx" in formats:
         from .reports.excel import RowTable, write_xlsx_report
 

@@ -129,6 +129,19 @@ def score(
     scheduler: Annotated[Optional[str], typer.Option(  # noqa: UP045
         "--scheduler", help="Dask scheduler address (default: a local cluster of --jobs "
                             "workers).")] = None,
+    context: Annotated[int, typer.Option(
+        "--context", min=0, help="Characters of the turn either side of a finding kept in "
+                                 "its row.")] = 40,
+    turns: Annotated[bool, typer.Option(
+        "--turns", help="Also write every turn's whole text once, to turns.csv/.jsonl/"
+                        ".parquet.")] = False,
+    max_chars: Annotated[int, typer.Option(
+        "--max-chars", min=1, help="Longest conversation (and line, cell) read, in "
+                                   "characters; longer ones are listed in errors.")
+    ] = 1_000_000,
+    max_xlsx_mb: Annotated[int, typer.Option(
+        "--max-xlsx-mb", min=1, help="Largest unpacked part of an xlsx workbook read, in "
+                                     "MB.")] = 128,
 ) -> None:
     """Batch-score transcripts into scores, findings, errors and reports."""
     if engine not in ("local", "dask"):
@@ -173,7 +186,8 @@ def score(
     if not files and not stdin:
         raise _usage_error("no transcript files found in " + ", ".join(paths))
     speaker_roles = {s: "agent" for s in agent_speaker or []}
-    options: dict[str, Any] = {"encoding": encoding, "speaker_roles": speaker_roles or None}
+    options: dict[str, Any] = {"encoding": encoding, "speaker_roles": speaker_roles or None,
+                               "max_chars": max_chars, "max_xlsx_bytes": max_xlsx_mb * 2**20}
     stdin_errors: list[ReadError] = []
 
     def from_stdin() -> Any:  # after the files, as given
@@ -194,7 +208,8 @@ def score(
         result = run_batch(from_stdin(), out, files=files, read_options=options, config=config,
                            formats=formats, jobs=n_jobs, resume=resume, redact=redact,
                            fail_under=fail_under, errors=lambda: stdin_errors,
-                           on_scored=progress.advance, analyzer=analyzer)
+                           on_scored=progress.advance, analyzer=analyzer, context=context,
+                           turns=turns)
     if not quiet:
         _print_summary(result, analyzer)
     if result.below:

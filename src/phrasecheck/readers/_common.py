@@ -11,6 +11,7 @@ from typing import Any
 
 from .._unicode import LONE_SURROGATE, scrub, scrub_value
 from ..types import ROLES, Conversation, ReadError, Turn
+from ._text import MAX_CHARS, MAX_XLSX_BYTES, too_long
 from .roles import assign_roles, speaker_key
 
 _AGENT = ("坐席", "客服", "工作人员", "话务员", "接线员", "柜员", "服务人员", "窗口", "导诊",
@@ -41,12 +42,15 @@ class Options:
     speaker_roles: Mapping[str, str] = field(default_factory=dict)
     infer_roles: bool = True
     encoding: str | None = None
+    max_chars: int = MAX_CHARS
+    max_xlsx_bytes: int = MAX_XLSX_BYTES
 
     @classmethod
     def build(cls, *, encoding: str | None = None, role_map: Mapping[str, str] | None = None,
               fields: Mapping[str, str] | None = None,
               speaker_roles: Mapping[str, str] | None = None,
-              infer_roles: bool = True) -> Options:
+              infer_roles: bool = True, max_chars: int | None = None,
+              max_xlsx_bytes: int | None = None) -> Options:
         aliases = dict(ROLE_ALIASES)
         for label, role in (role_map or {}).items():
             if not isinstance(label, str) or role not in ROLES:
@@ -67,7 +71,12 @@ class Options:
             sroles[speaker_key(label)] = resolved
         if encoding is not None and not isinstance(encoding, str):
             raise TypeError(f"encoding must be a str, got {type(encoding).__name__}")
-        return cls(aliases, dict(fields or {}), sroles, bool(infer_roles), encoding)
+        for name, value in (("max_chars", max_chars), ("max_xlsx_bytes", max_xlsx_bytes)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 1):
+                raise ValueError(f"{name}={value!r}: expected a whole number >= 1")
+        return cls(aliases, dict(fields or {}), sroles, bool(infer_roles), encoding,
+                   max_chars or MAX_CHARS, max_xlsx_bytes or MAX_XLSX_BYTES)
 
     def name(self, canonical: str) -> str:
         """The field or column name used for ``canonical`` in the input."""
@@ -258,6 +267,10 @@ def finish(b: Builder, path: str, fmt: str, opts: Options,
     raw = [t for t in b.turns if t.text]
     if not raw:
         return ReadError(path, b.line, "no turns", b.id)
+    size = sum(len(t.text) for t in raw)
+    if size > opts.max_chars:
+        return ReadError(path, b.line, too_long(f"conversation of {size:,} characters",
+                                                opts.max_chars) + "; not scored", b.id)
     if sort and all(t.order is not None for t in raw):
         raw.sort(key=lambda t: t.order if t.order is not None else 0.0)
     raw_starts = [t.start for t in raw]

@@ -19,6 +19,19 @@ SAMPLE_SIZE = 64 * 1024
 CHUNK_CHARS = 64 * 1024
 #: Longest line kept in memory; a longer line is reported and skipped without being held.
 MAX_LINE_CHARS = 8 * 1024 * 1024
+#: The default limit on the text of one conversation (and so on one line): a longer one is
+#: reported, not scored, which bounds the memory one conversation can take (its findings
+#: grow with its length). Raise it with ``max_chars=`` or ``--max-chars``.
+MAX_CHARS = 1_000_000
+#: The default limit on one part of an xlsx workbook once unpacked (openpyxl holds the
+#: shared strings in memory): a 500 MB cell fits in a 514 KB file. ``--max-xlsx-mb``.
+MAX_XLSX_BYTES = 128 * 1024 * 1024
+
+
+def too_long(what: str, limit: int) -> str:
+    """The reason for a text over a limit, and how to raise it."""
+    return (f"{what} too long (more than {limit:,} characters; raise the limit with "
+            f"--max-chars or max_chars=)")
 
 #: Inserted by the decoder for undecodable bytes. A lone surrogate never comes out of a strict
 #: decode, so it cannot be confused with real text.

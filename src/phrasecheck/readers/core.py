@@ -104,19 +104,24 @@ def _read_text_stream(stream: TextIO, name: str, fmt: str, opts: Options) -> Ite
 def read_file(path: PathInput, *, encoding: str | None = None,
               role_map: Mapping[str, str] | None = None, fields: Mapping[str, str] | None = None,
               speaker_roles: Mapping[str, str] | None = None, infer_roles: bool = True,
-              format: str | None = None, default_id: str | None = None
+              format: str | None = None, default_id: str | None = None,
+              max_chars: int | None = None, max_xlsx_bytes: int | None = None
               ) -> Iterator[Conversation | ReadError]:
     """Read one file: conversations and ReadErrors, in file order. Never raises for bad data.
 
     ``format`` (txt, jsonl, json, csv, xlsx) overrides the one the suffix implies; an unknown
     suffix is sniffed (``[`` -> json, ``{`` -> jsonl, else txt). ``default_id`` is the id of
-    a txt transcript without an ``# id:`` header (default: the file stem).
+    a txt transcript without an ``# id:`` header (default: the file stem). ``max_chars``
+    limits the text of one conversation (and of one line or cell; default 1,000,000
+    characters), ``max_xlsx_bytes`` one unpacked part of an xlsx workbook (default 128 MB):
+    what is over a limit is reported, not read.
     """
     if not isinstance(path, str | os.PathLike):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
     _check_format(format)
     opts = Options.build(encoding=encoding, role_map=role_map, fields=fields,
-                         speaker_roles=speaker_roles, infer_roles=infer_roles)
+                         speaker_roles=speaker_roles, infer_roles=infer_roles,
+                         max_chars=max_chars, max_xlsx_bytes=max_xlsx_bytes)
     return _read_path(path, opts, format, default_id)
 
 
@@ -124,16 +129,18 @@ def read_stream(stream: TextIO, *, name: str = "<stdin>", format: str = "jsonl",
                 encoding: str | None = None, role_map: Mapping[str, str] | None = None,
                 fields: Mapping[str, str] | None = None,
                 speaker_roles: Mapping[str, str] | None = None,
-                infer_roles: bool = True) -> Iterator[Conversation | ReadError]:
+                infer_roles: bool = True, max_chars: int | None = None,
+                max_xlsx_bytes: int | None = None) -> Iterator[Conversation | ReadError]:
     """Read an open text stream (``-``: JSON Lines on stdin by default).
 
-    ``encoding`` is accepted for symmetry and ignored: the stream is already text.
+    ``encoding`` and ``max_xlsx_bytes`` are accepted for symmetry and ignored: the stream
+    is already text, and not a workbook.
     """
     _check_format(format)
     if format == "xlsx":
         raise ValueError("xlsx cannot be read from a text stream; pass a path")
     opts = Options.build(role_map=role_map, fields=fields, speaker_roles=speaker_roles,
-                         infer_roles=infer_roles)
+                         infer_roles=infer_roles, max_chars=max_chars)
     return _read_text_stream(stream, name, format, opts)
 
 
@@ -204,12 +211,14 @@ def read_conversations(inputs: PathInput | Iterable[PathInput], *,
                        fields: Mapping[str, str] | None = None,
                        speaker_roles: Mapping[str, str] | None = None,
                        infer_roles: bool = True,
-                       exclude: Sequence[str] = DEFAULT_EXCLUDE) -> ConversationReader:
+                       exclude: Sequence[str] = DEFAULT_EXCLUDE, max_chars: int | None = None,
+                       max_xlsx_bytes: int | None = None) -> ConversationReader:
     """Stream the conversations in files, directories and globs (``-`` = JSONL on stdin).
 
     Bad data never raises: each problem becomes a ReadError, passed to ``on_error`` and kept in
     the reader's ``errors``; reading goes on. Options apply to every file; see ``read_file``.
     """
     opts = Options.build(encoding=encoding, role_map=role_map, fields=fields,
-                         speaker_roles=speaker_roles, infer_roles=infer_roles)
+                         speaker_roles=speaker_roles, infer_roles=infer_roles,
+                         max_chars=max_chars, max_xlsx_bytes=max_xlsx_bytes)
     return ConversationReader(inputs, on_error=on_error, options=opts, exclude=exclude)

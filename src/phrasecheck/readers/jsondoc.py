@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from ..types import Conversation, ReadError
 from ._common import Options, Records
-from ._text import BAD, TextSource, decode_error_reason
+from ._text import BAD, TextSource, decode_error_reason, too_long
 
 _WRAPPED = re.compile(r'\{\s*"conversations"\s*:\s*\[')
 _WS = " \t\r\n"
@@ -86,14 +86,19 @@ class _Buffer:
 _decoder = json.JSONDecoder()
 
 
-def _decode_at(buf: _Buffer) -> tuple[object, int] | json.JSONDecodeError:
-    """Decode the value at ``buf.pos``, reading more until it is complete or surely broken."""
+def _decode_at(buf: _Buffer, limit: int = MAX_ELEMENT_CHARS
+               ) -> tuple[object, int] | json.JSONDecodeError:
+    """Decode the value at ``buf.pos``, reading more until it is complete or surely broken
+    (or longer than ``limit`` characters)."""
     while True:
         try:
             value, end = _decoder.raw_decode(buf.text, buf.pos)
         except json.JSONDecodeError as e:
             cut = e.msg.startswith("Unterminated string") or e.pos >= len(buf.text) - _MARGIN
-            if cut and len(buf.text) - buf.pos < MAX_ELEMENT_CHARS and buf.more():
+            if cut and len(buf.text) - buf.pos >= limit:
+                return json.JSONDecodeError(too_long("JSON element", limit), buf.text,
+                                            buf.pos)
+            if cut and buf.more():
                 continue
             return e
         except RecursionError:
@@ -127,6 +132,8 @@ def _resync(buf: _Buffer, start: int) -> bool:
 def read_json(source: TextSource, path: str, opts: Options) -> Iterator[Conversation | ReadError]:
     buf = _Buffer(source)
     records = Records(path, "json", opts)
+    # an element (a message, or a conversation) holds its text and some JSON around it
+    limit = min(MAX_ELEMENT_CHARS, 4 * opts.max_chars + 65536)
     first = buf.skip_ws()
     if first is None:
         yield ReadError(path, None, "empty file")
@@ -135,7 +142,7 @@ def read_json(source: TextSource, path: str, opts: Options) -> Iterator[Conversa
         pass
     wrapped = _WRAPPED.match(buf.text, buf.pos) if first == "{" else None
     if first == "{" and wrapped is None:
-        result = _decode_at(buf)
+        result = _decode_at(buf, limit)
         start = buf.pos
         if isinstance(result, json.JSONDecodeError):
             yield _json_error(buf, result, path)
@@ -175,7 +182,7 @@ def read_json(source: TextSource, path: str, opts: Options) -> Iterator[Conversa
             break
         start = buf.pos
         line = buf.line_at(start)
-        result = _decode_at(buf)
+        result = _decode_at(buf, limit)
         start = buf.pos  # reading more may have moved the buffer
         if isinstance(result, json.JSONDecodeError):
             error = _json_error(buf, result, path, line)
@@ -228,6 +235,8 @@ def _trailing(buf: _Buffer, path: str) -> Iterator[ReadError]:
 def _json_error(buf: _Buffer, e: json.JSONDecodeError, path: str,
                 line: int | None = None) -> ReadError:
     where = line if line is not None else buf.line_at(buf.pos)
+    if e.msg.startswith("JSON element too long"):
+        return ReadError(path, where, e.msg)
     at = buf.line_at(e.pos)
     truncated = buf.eof and (e.pos >= len(buf.text.rstrip(_WS))
                              or e.msg.startswith("Unterminated string"))

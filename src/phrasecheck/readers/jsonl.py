@@ -8,18 +8,17 @@ from collections.abc import Iterator
 
 from ..types import Conversation, ReadError
 from ._common import Options, Records
-from ._text import MAX_LINE_CHARS, TextSource, bad_line_reason
+from ._text import TextSource, bad_line_reason, too_long
 
 
 def read_jsonl(source: TextSource, path: str, opts: Options,
                fmt: str = "jsonl") -> Iterator[Conversation | ReadError]:
     records = Records(path, fmt, opts)
     seen_any = False
-    for lineno, line in source.lines():
+    for lineno, line in source.lines(opts.max_chars):
         if line is None:
             seen_any = True
-            yield ReadError(path, lineno, f"line too long (more than {MAX_LINE_CHARS} "
-                            "characters); skipped")
+            yield ReadError(path, lineno, too_long("line", opts.max_chars) + "; skipped")
             continue
         if not line.strip():
             continue

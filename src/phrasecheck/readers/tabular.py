@@ -14,6 +14,7 @@ from typing import Any
 from ..types import Conversation, ReadError
 from ._common import Options, Records
 from ._text import TextSource, bad_line_reason
+from ._text import too_long as _too_long
 
 Result = Conversation | ReadError
 
@@ -56,6 +57,9 @@ def _rows(rows: Iterable[Row | ReadError], path: str, fmt: str,
         if bad is not None:
             yield ReadError(path, lineno, bad)
             continue
+        if any(isinstance(v, str) and len(v) > opts.max_chars for v in cells):
+            yield ReadError(path, lineno, _too_long("cell", opts.max_chars) + "; row skipped")
+            continue
         rec = {h: (v.strip() if isinstance(v, str) else v)
                for h, v in zip(header, cells, strict=False) if h}
         yield from records.add(rec, lineno)
@@ -67,9 +71,10 @@ def _rows(rows: Iterable[Row | ReadError], path: str, fmt: str,
 
 
 def read_csv(source: TextSource, path: str, opts: Options) -> Iterator[Result]:
-    lines = source.lines()
+    lines = source.lines(opts.max_chars)
     pending: deque[tuple[int, str | None]] = deque()  # lines to read again
     taken: list[tuple[int, str | None]] = []  # the physical lines of the current record
+    long_line = _too_long("line", opts.max_chars) + "; skipped"
     too_long: list[int] = []
 
     def feed() -> Iterator[str]:
@@ -119,11 +124,11 @@ def read_csv(source: TextSource, path: str, opts: Options) -> Iterator[Result]:
                 pending.extendleft(reversed(spilled))
                 too_long[:] = [n for n in too_long if n == start]
                 while too_long:
-                    yield ReadError(path, too_long.pop(0), "line too long; skipped")
+                    yield ReadError(path, too_long.pop(0), long_line)
                 reader = csv.reader(feed())
                 continue
             while too_long:
-                yield ReadError(path, too_long.pop(0), "line too long; skipped")
+                yield ReadError(path, too_long.pop(0), long_line)
             if looks_like_row is None and any(str(v).strip() for v in row):
                 looks_like_row = _row_test([str(v).strip() for v in row], opts)
             yield start, row
@@ -154,11 +159,33 @@ def _row_test(header: Sequence[str], opts: Options) -> Callable[[str], bool]:
     return test
 
 
+def _oversized_part(path: str, limit: int) -> str | None:
+    """Why a workbook is refused before openpyxl loads it (a part that unpacks to more than
+    ``limit`` bytes: openpyxl holds the shared strings in memory), or None."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            parts = [(i.filename, i.file_size) for i in z.infolist()]
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return None  # openpyxl says what is wrong with it
+    for name, size in parts:
+        if size > limit:
+            return (f"{name} unpacks to {size / 2**20:,.0f} MB, more than the limit of "
+                    f"{limit / 2**20:,.0f} MB for one part of a workbook (raise it with "
+                    "--max-xlsx-mb or max_xlsx_bytes=, or save the sheet as CSV)")
+    return None
+
+
 def read_xlsx(path: str, opts: Options, open_path: str | None = None) -> Iterator[Result]:
     """Rows of an xlsx workbook; ``path`` names it in errors and metadata, ``open_path``
     (default: ``path``) is the name to open."""
     import openpyxl
 
+    big = _oversized_part(open_path or path, opts.max_xlsx_bytes)
+    if big is not None:
+        yield ReadError(path, None, big)
+        return
     try:
         wb = openpyxl.load_workbook(open_path or path, read_only=True, data_only=True)
     except Exception as e:  # zipfile.BadZipFile, KeyError, InvalidFileException, OSError ...

@@ -21,7 +21,7 @@ from pathlib import PurePath
 
 from ..types import Conversation, ReadError
 from ._common import Builder, Options, RawTurn, finish, parse_clock
-from ._text import MAX_LINE_CHARS, TextSource, bad_line_reason
+from ._text import TextSource, bad_line_reason, too_long
 
 #: Speaker labels that are not roles: diarisation output and anonymised parties.
 SPEAKER_LABEL = re.compile(
@@ -73,11 +73,11 @@ def read_txt(source: TextSource, path: str, opts: Options,
     in_header = True
     prefix_errors = 0
     current: RawTurn | None = None
-    for lineno, line in source.lines():
+    for lineno, line in source.lines(opts.max_chars):
         if line is None:
             seen_any = True
-            yield ReadError(path, lineno, f"line too long (more than {MAX_LINE_CHARS} characters);"
-                            " skipped", builder.id)
+            yield ReadError(path, lineno, too_long("line", opts.max_chars) + "; skipped",
+                            builder.id)
             continue
         if not line.strip():
             continue

@@ -3,8 +3,9 @@
 Every sheet has a frozen, styled header row, an autofilter over its data and column widths
 fitted to a sample of the contents. Rows of conversations that failed (vetoed, or scored
 below ``fail_under``) are shaded red; each finding's matched text is shaded by kind, and the
-``turn_text`` cell shows the turn with the match in coloured bold (rich text), so the finding
-can be read in its context without leaving the sheet.
+``turn_text`` cell (or the ``context`` cell, a window of the turn starting at
+``context_start``, as batch runs write) shows the match in coloured bold (rich text), so the
+finding can be read in its context without leaving the sheet.
 
 The workbook is written in openpyxl's write-only (streaming) mode whatever its size: one
 code path, memory that does not grow with the number of rows, and the same features
@@ -268,6 +269,10 @@ def _finding_styler(columns: list[str]) -> RowStyler:
                                 _col(columns, "source"))
     i_turn, i_start, i_end = (_col(columns, "turn_text"), _col(columns, "start"),
                               _col(columns, "end"))
+    # batch findings carry a window of the turn: context, starting at context_start
+    i_ctx, i_cstart = _col(columns, "context"), _col(columns, "context_start")
+    if i_turn is None and i_ctx is not None and i_cstart is not None:
+        i_turn = i_ctx
     if i_text is None and i_turn is None:
         return None
 
@@ -280,8 +285,10 @@ def _finding_styler(columns: list[str]) -> RowStyler:
             out[i_text] = {"fill": fill, "font": font}
         if i_turn is not None and i_start is not None and i_end is not None:
             start, end = _number(row[i_start]), _number(row[i_end])
-            if start is not None and end is not None and isinstance(row[i_turn], str):
-                out[i_turn] = {"rich": [(int(start), int(end), font)]}
+            shift = _number(row[i_cstart]) if i_turn == i_ctx and i_cstart is not None else 0
+            if (start is not None and end is not None and shift is not None
+                    and isinstance(row[i_turn], str)):
+                out[i_turn] = {"rich": [(int(start - shift), int(end - shift), font)]}
         return out
 
     return style
