@@ -1,11 +1,34 @@
-"""YAML loading that remembers line numbers, for errors that point at the right line."""
+"""YAML loading that remembers line numbers, for errors that point at the right line.
+
+Policy and lexicon files come from users, so loading is bounded: a document may expand to
+at most :data:`MAX_NODES` nodes (an alias bomb, the "billion laughs", expands to billions)
+and nest :data:`MAX_DEPTH` deep; an alias that refers to itself, a tag PyYAML's safe loader
+does not know and a key that is not a plain value are errors with their line, never a
+traceback.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Located", "load_located"]
+__all__ = ["MAX_DEPTH", "MAX_NODES", "Located", "YAMLProblem", "load_located"]
+
+#: The most nodes a document may expand to, aliases counted each time they are used.
+MAX_NODES = 200_000
+#: The deepest nesting of mappings and lists.
+MAX_DEPTH = 64
+
+
+_PLAIN_TAGS = ("tag:yaml.org,2002:seq", "tag:yaml.org,2002:map")
+
+
+class YAMLProblem(ValueError):
+    """A YAML file that cannot be loaded: ``line`` (1-based, or None) and ``message``."""
+
+    def __init__(self, path: str, line: int | None, message: str) -> None:
+        self.path, self.line, self.message = path, line, message
+        super().__init__(f"{path}:{line}: {message}" if line else f"{path}: {message}")
 
 
 @dataclass
@@ -19,8 +42,8 @@ class Located:
 
 
 def load_located(text: str, path: str) -> Any:
-    """Parse YAML; every mapping becomes a :class:`Located`. Raises ``ValueError`` with
-    ``path:line`` on a syntax error."""
+    """Parse YAML; every mapping becomes a :class:`Located`. Raises :class:`YAMLProblem`
+    (a ``ValueError``) with the line of a syntax error or of what cannot be loaded."""
     import yaml
 
     loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -29,29 +52,70 @@ def load_located(text: str, path: str) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
-        raise ValueError(f"{path}:{line}: invalid YAML: {exc.problem or exc}") from None
+        raise YAMLProblem(path, line, f"invalid YAML: {exc.problem or exc}") from None
+    except yaml.YAMLError as exc:
+        raise YAMLProblem(path, None, f"invalid YAML: {exc}") from None
+    except RecursionError:
+        raise YAMLProblem(path, None, "invalid YAML: nested too deeply") from None
     if node is None:
         return None
-    constructor = yaml.constructor.SafeConstructor()
-    return _convert(node, constructor)
+    return _Converter(path).convert(node, 0)
 
 
-def _convert(node: Any, constructor: Any) -> Any:
-    import yaml
+class _Converter:
+    def __init__(self, path: str) -> None:
+        import yaml
 
-    if isinstance(node, yaml.MappingNode):
-        out = Located({}, node.start_mark.line + 1)
-        for key_node, value_node in node.value:
-            key = str(constructor.construct_object(key_node, deep=True))
-            line = key_node.start_mark.line + 1
-            if key in out.value:
-                out.duplicate_keys.append((key, line))
-            out.value[key] = _convert(value_node, constructor)
-            out.key_lines[key] = line
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_convert(n, constructor) for n in node.value]
-    return constructor.construct_object(node, deep=True)
+        self.path = path
+        self.constructor = yaml.constructor.SafeConstructor()
+        self.nodes = 0
+        self.open: set[int] = set()  # ids of the collection nodes being converted
+
+    def fail(self, node: Any, message: str) -> YAMLProblem:
+        return YAMLProblem(self.path, node.start_mark.line + 1, message)
+
+    def scalar(self, node: Any) -> Any:
+        import yaml
+
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise self.fail(node, f"cannot load this value: {problem}") from None
+
+    def convert(self, node: Any, depth: int) -> Any:
+        import yaml
+
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise self.fail(node, f"the document expands to more than {MAX_NODES:,} values "
+                                  "(aliases repeating aliases?)")
+        if not isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            return self.scalar(node)
+        if node.tag not in _PLAIN_TAGS:
+            raise self.fail(node, f"cannot load this value: unknown tag {node.tag!r}")
+        if depth >= MAX_DEPTH:
+            raise self.fail(node, f"nested more than {MAX_DEPTH} levels deep")
+        if id(node) in self.open:
+            raise self.fail(node, "an alias refers to the value that contains it")
+        self.open.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [self.convert(n, depth + 1) for n in node.value]
+            out = Located({}, node.start_mark.line + 1)
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise self.fail(key_node, "a key must be a plain value, not a list or "
+                                              "mapping")
+                key = str(self.scalar(key_node))
+                line = key_node.start_mark.line + 1
+                if key in out.value:
+                    out.duplicate_keys.append((key, line))
+                out.value[key] = self.convert(value_node, depth + 1)
+                out.key_lines[key] = line
+            return out
+        finally:
+            self.open.discard(id(node))
 
 
 def plain(value: Any) -> Any:

@@ -22,7 +22,7 @@ from importlib.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from ._yaml import Located, load_located
+from ._yaml import Located, YAMLProblem, load_located
 from .errors import ConfigIssue, LexiconError, PhrasecheckError
 from .normalize import Normalizer
 from .types import KINDS, SEVERITIES
@@ -41,6 +41,13 @@ BOUNDARIES = ("auto", "loose", "token")
 ENTRY_FIELDS = ("code", "phrase", "category", "kind", "severity", "variants", "allow",
                 "boundary", "suggestion", "basis", "note")
 DEFAULT_SEVERITY = {"required": "info", "banned": "major", "cue": "info"}
+#: The longest phrase or variant (lexicon phrases are words and short sentences; a
+#: megabyte-long "phrase" once passed lint and crashed jieba's dictionary).
+MAX_PHRASE_CHARS = 64
+#: The longest allow-list entry (a phrase in the words around it).
+MAX_ALLOW_CHARS = 128
+#: The largest lexicon file read.
+MAX_LEXICON_BYTES = 16 * 1024 * 1024
 ROLE_OF_KIND = {"required": "agent", "banned": "agent"}
 
 
@@ -196,14 +203,23 @@ class _Builder:
         path = _display(res)
         self.sources.append(path)
         try:
-            text = res.read_text(encoding="utf-8")
+            raw = res.read_bytes()
+        except OSError as exc:
+            self.issue(path, None, f"cannot read: {exc.strerror or exc}")
+            return
+        if len(raw) > MAX_LEXICON_BYTES:
+            self.issue(path, None, f"{len(raw):,} bytes is too large for a lexicon file (at "
+                                   f"most {MAX_LEXICON_BYTES:,}; split it into several files)")
+            return
+        try:
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             self.issue(path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})")
             return
         try:
             doc = load_located(text, path)
-        except ValueError as exc:
-            self.issues.append(ConfigIssue(path, None, str(exc).split(": ", 1)[-1]))
+        except YAMLProblem as exc:
+            self.issues.append(ConfigIssue(path, exc.line, exc.message))
             return
         if doc is None:
             self.issue(path, None, "empty file")
@@ -228,7 +244,12 @@ class _Builder:
             file_kind = None
         self._categories(doc, path)
         self._bases(doc, path)
-        for code in doc.value.get("disable") or []:
+        disable = doc.value.get("disable") or []
+        if not isinstance(disable, list) or not all(isinstance(c, str | int) for c in disable):
+            self.issue(path, doc.key_lines.get("disable"),
+                       f"'disable' must be a list of entry codes, got {disable!r}")
+            disable = []
+        for code in disable:
             self.disabled.add(str(code))
         entries = doc.value.get("entries")
         if entries is None:
@@ -322,6 +343,10 @@ class _Builder:
         if not isinstance(phrase, str) or not phrase.strip():
             self.issue(path, at("phrase"), f"{code}: empty phrase")
             return None
+        if len(phrase.strip()) > MAX_PHRASE_CHARS:
+            self.issue(path, at("phrase"), f"{code}: phrase of {len(phrase.strip()):,} "
+                                           f"characters (at most {MAX_PHRASE_CHARS})")
+            return None
         category = v.get("category")
         cat = self.categories.get(str(category)) if category is not None else None
         if cat is None:
@@ -348,8 +373,10 @@ class _Builder:
             self.issue(path, at("boundary"), f"{code}: unknown boundary {boundary!r} "
                                              f"(expected one of: {', '.join(BOUNDARIES)})")
             ok = False
-        variants = self._str_list(v.get("variants"), path, at("variants"), code, "variants")
-        allow = self._str_list(v.get("allow"), path, at("allow"), code, "allow")
+        variants = self._str_list(v.get("variants"), path, at("variants"), code, "variants",
+                                  MAX_PHRASE_CHARS)
+        allow = self._str_list(v.get("allow"), path, at("allow"), code, "allow",
+                               MAX_ALLOW_CHARS)
         if variants is None or allow is None:
             return None
         basis = v.get("basis")
@@ -377,7 +404,7 @@ class _Builder:
         )
 
     def _str_list(self, value: Any, path: str, line: int, code: str,
-                  name: str) -> list[str] | None:
+                  name: str, longest: int) -> list[str] | None:
         if value is None:
             return []
         if isinstance(value, str):
@@ -389,6 +416,10 @@ class _Builder:
         for x in value:
             if not isinstance(x, (str, int)) or not str(x).strip():
                 self.issue(path, line, f"{code}: empty or non-text item in '{name}': {x!r}")
+                return None
+            if len(str(x).strip()) > longest:
+                self.issue(path, line, f"{code}: an item of '{name}' has "
+                                       f"{len(str(x).strip()):,} characters (at most {longest})")
                 return None
             out.append(str(x).strip())
         return out

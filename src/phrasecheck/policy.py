@@ -53,7 +53,7 @@ from importlib.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from ._yaml import Located, load_located, plain
+from ._yaml import Located, YAMLProblem, load_located, plain
 from .errors import ConfigIssue, PolicyError
 
 __all__ = [
@@ -193,12 +193,14 @@ def available_policies() -> list[str]:
                   if p.name.endswith(".yaml"))
 
 
-def _locate(ref: str | os.PathLike[str], relative_to: str | None) -> Traversable:
+def _locate(ref: str | os.PathLike[str], relative_to: str | None
+            ) -> tuple[Traversable, bool]:
+    """The policy file ``ref`` names, and whether it is a preset."""
     if isinstance(ref, str) and "/" not in ref and "\\" not in ref and not ref.endswith(
             (".yaml", ".yml", ".toml")):
         preset = _preset_dir() / f"{ref}.yaml"
         if preset.is_file():
-            return preset
+            return preset, True
         raise PolicyError([ConfigIssue(
             "<policy>", None, f"unknown policy {ref!r} "
             f"(available: {', '.join(available_policies())}; "
@@ -210,12 +212,29 @@ def _locate(ref: str | os.PathLike[str], relative_to: str | None) -> Traversable
             path = candidate
     if not path.is_file():
         raise PolicyError([ConfigIssue(str(path), None, "policy file not found")])
-    return path
+    return path, False
+
+
+#: The largest policy file read (a policy is a page or two of YAML).
+MAX_POLICY_BYTES = 1024 * 1024
 
 
 def _read(res: Traversable) -> tuple[Located, str]:
     path = str(res)
-    text = res.read_text(encoding="utf-8")
+    try:
+        raw = res.read_bytes()
+    except OSError as exc:
+        raise PolicyError([ConfigIssue(path, None, f"cannot read: {exc.strerror or exc}")]
+                          ) from None
+    if len(raw) > MAX_POLICY_BYTES:
+        raise PolicyError([ConfigIssue(path, None, f"{len(raw):,} bytes is too large for a "
+                                       f"policy file (at most {MAX_POLICY_BYTES:,})")])
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise PolicyError([ConfigIssue(path, line, f"not UTF-8 text ({exc.reason} at byte "
+                                       f"{exc.start}); save the policy as UTF-8")]) from None
     if path.endswith(".toml"):
         try:
             import tomllib
@@ -229,8 +248,8 @@ def _read(res: Traversable) -> tuple[Located, str]:
         return _locate_plain(data), path
     try:
         doc = load_located(text, path)
-    except ValueError as exc:
-        raise PolicyError([ConfigIssue(path, None, str(exc).split(": ", 1)[-1])]) from None
+    except YAMLProblem as exc:
+        raise PolicyError([ConfigIssue(path, exc.line, exc.message)]) from None
     if not isinstance(doc, Located):
         raise PolicyError([ConfigIssue(path, 1, "a policy file must be a mapping")])
     return doc, path
@@ -260,12 +279,20 @@ def load_policy(ref: str | os.PathLike[str] | Policy = "default") -> Policy:
     seen: set[str] = set()
     current: str | os.PathLike[str] | None = ref
     relative_to: str | None = None
+    validate = False  # user files are checked against the schema; presets by the tests
     while current is not None:
-        res = _locate(current, relative_to)
+        res, preset = _locate(current, relative_to)
         doc, path = _read(res)
         if path in seen:
             raise PolicyError([ConfigIssue(path, None, "policy extends itself (cycle)")])
         seen.add(path)
+        if not preset:
+            validate = True
+            from ._policy_schema import check_document
+
+            problems = check_document(doc, plain(doc), path)
+            if problems:
+                raise PolicyError(problems)
         chain.append((doc, path))
         parent = doc.value.get("extends")
         current = str(parent) if parent else None
@@ -315,6 +342,13 @@ def load_policy(ref: str | os.PathLike[str] | Policy = "default") -> Policy:
                 rules[rid] = (item, path)
     built = []
     for item, path in rules.values():
+        if validate:
+            from ._policy_schema import check_rule
+
+            problems = check_rule(item, plain(item), path)
+            if problems:
+                issues += problems
+                continue
         rule = _rule(item, path, issues)
         if rule is not None and item.value.get("enabled", True):
             built.append(rule)
@@ -322,6 +356,9 @@ def load_policy(ref: str | os.PathLike[str] | Policy = "default") -> Policy:
     name = str(merged.get("name") or Path(str(chain[0][1])).stem)
     start = _number(merged.get("start", 100), chain[0][1], "start", issues)
     floor = _number(merged.get("floor", 0), chain[0][1], "floor", issues)
+    if floor > start:
+        issues.append(ConfigIssue(chain[0][1], None, f"'floor' ({floor:g}) is above 'start' "
+                                  f"({start:g}): no score could reach a grade above it"))
     if issues:
         raise PolicyError(issues)
     return Policy(
@@ -334,7 +371,8 @@ def load_policy(ref: str | os.PathLike[str] | Policy = "default") -> Policy:
 
 
 def _number(value: Any, path: str, key: str, issues: list[ConfigIssue]) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or (
+            value in (float("inf"), float("-inf"))):
         issues.append(ConfigIssue(path, None, f"'{key}' must be a number, got {value!r}"))
         return 0.0
     return float(value)
