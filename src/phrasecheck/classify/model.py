@@ -320,12 +320,16 @@ def _validate(spec: Any, source: str) -> None:
         raise bad("'classes' must be a list of at least two distinct labels")
     n = len(classes)
     if not _numbers(spec.get("intercept"), n):
-        raise bad(f"'intercept' must be {n} finite numbers")
+        raise bad(f"'intercept' must be {n} numbers within ±{_MAX_WEIGHT:g}")
     cal = spec.get("calibration")
     if not isinstance(cal, Mapping) or cal.get("method") not in _CALIBRATIONS:
         raise bad(f"'calibration.method' must be one of {', '.join(_CALIBRATIONS)}")
-    if cal["method"] == "temperature" and not _numbers([cal.get("beta")], 1):
-        raise bad("temperature calibration needs a finite 'beta'")
+    beta = cal.get("beta")
+    if cal["method"] == "temperature" and not (
+            isinstance(beta, int | float) and not isinstance(beta, bool)
+            and 0 < beta <= _MAX_SCALE):
+        raise bad(f"temperature calibration needs a 'beta' above 0 and at most "
+                  f"{_MAX_SCALE:g}, got {cal.get('beta')!r}")
     if cal["method"] == "sigmoid" and not (_numbers(cal.get("a"), n)
                                            and _numbers(cal.get("b"), n)):
         raise bad(f"sigmoid calibration needs 'a' and 'b' with {n} numbers each")
@@ -341,23 +345,39 @@ def _validate(spec: Any, source: str) -> None:
             raise bad(f"{where}.kind must be one of {', '.join(_FEATURE_KINDS)}")
         rng = b.get("ngram_range")
         if (not isinstance(rng, list) or len(rng) != 2
-                or not all(isinstance(v, int) and v >= 1 for v in rng) or rng[0] > rng[1]):
-            raise bad(f"{where}.ngram_range must be [lo, hi] with 1 <= lo <= hi")
-        if not isinstance(b.get("sublinear_tf"), bool) or not _numbers([b.get("weight")], 1):
+                or not all(type(v) is int and 1 <= v <= _MAX_NGRAM for v in rng)
+                or rng[0] > rng[1]):
+            raise bad(f"{where}.ngram_range must be [lo, hi] with 1 <= lo <= hi <= "
+                      f"{_MAX_NGRAM}, got {rng!r}")
+        weight = b.get("weight")
+        if not isinstance(b.get("sublinear_tf"), bool) or not (
+                isinstance(weight, int | float) and not isinstance(weight, bool)):
             raise bad(f"{where}: 'sublinear_tf' (bool) and 'weight' (number) are required")
+        if not 0 < weight <= _MAX_SCALE:
+            raise bad(f"{where}.weight must be above 0 and at most {_MAX_SCALE:g}, got "
+                      f"{b['weight']!r}")
         terms = b.get("terms")
         if not isinstance(terms, Mapping):
             raise bad(f"{where}.terms must be an object")
         for t, v in terms.items():
             if not _numbers(v, n + 1):
                 raise bad(f"{where}.terms[{t!r}] must be [idf, one coefficient per class] "
-                          f"({n + 1} finite numbers)")
+                          f"({n + 1} numbers within ±{_MAX_WEIGHT:g})")
+
+
+# Bounds that keep every score finite: a reply's score sums weight x coefficient x TF-IDF
+# (at most 1 after normalisation) over its features, times beta; with these bounds it stays
+# far below the float range, so probabilities are never NaN. Real models are far inside
+# them (the shipped one: coefficients below 10, beta about 2).
+_MAX_WEIGHT = 1e6  # idf, coefficients, intercepts, sigmoid a and b
+_MAX_SCALE = 1e3  # a block's weight, the temperature beta
+_MAX_NGRAM = 8  # longest n-gram (a reply has about n x length features)
 
 
 def _numbers(v: Any, n: int) -> bool:
     return (isinstance(v, list) and len(v) == n
             and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-                    for x in v))
+                    and abs(x) <= _MAX_WEIGHT for x in v))
 
 
 # ------------------------------------------------------------------------- load / path
@@ -396,6 +416,8 @@ def load_model(path: str | os.PathLike[str] | Path | Traversable) -> ToneModel:
         spec = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
         raise ModelError(f"{name}: not a JSON tone model (not UTF-8 text: {e})") from e
+    except RecursionError:
+        raise ModelError(f"{name}: corrupt model file: JSON nested too deeply") from None
     except json.JSONDecodeError as e:
         if raw.rstrip().endswith(b"."):
             raise ModelError(f"{name}: this looks like a (protocol 0) pickle file; "
