@@ -396,3 +396,154 @@ def test_an_xlsx_that_unpacks_to_a_huge_part_is_refused_before_loading(tmp_path:
     reader = read_conversations(p)  # within the default part limit: the cell is too long
     assert list(reader) == []
     assert "cell too long (more than 1,000,000 characters" in reader.errors[0].reason
+
+
+# ------------------------------------------------------------------ 8. faults
+
+
+def _leftovers(out: Path) -> list[str]:
+    return sorted(p.name for p in out.iterdir() if p.name.startswith(".")
+                  and p.name != ".phrasecheck")
+
+
+def test_out_pointing_at_a_file_is_a_one_line_error(tmp_path: Path) -> None:
+    target = tmp_path / "report"
+    target.write_text("not a folder", encoding="utf-8")
+    result = score(str(DEMO), "--out", str(target))
+    assert result.exit_code == 4
+    assert "is a file, not a folder" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("errno_name", ["ENOSPC", "EACCES", "EROFS"])
+def test_a_failing_disk_is_exit_4_and_leaves_no_temporary_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, errno_name: str) -> None:
+    import errno
+
+    from phrasecheck import batch
+
+    real = batch._Sink.write
+    calls = [0]
+
+    def failing(self: Any, data: bytes) -> None:
+        calls[0] += 1
+        if calls[0] > 3:  # the disk fills up part way through
+            raise OSError(getattr(errno, errno_name), os.strerror(getattr(errno, errno_name)),
+                          str(self.path))
+        real(self, data)
+
+    monkeypatch.setattr(batch._Sink, "write", failing)
+    out = tmp_path / "out"
+    result = score(str(DEMO), "--out", str(out), "--format", "csv,jsonl")
+    assert result.exit_code == 4, result.output
+    assert "cannot write the outputs" in result.output
+    assert os.strerror(getattr(errno, errno_name)) in result.output
+    assert "Traceback" not in result.output
+    assert _leftovers(out) == [] and not (out / "scores.csv").exists()
+    monkeypatch.setattr(batch._Sink, "write", real)
+    assert score(str(DEMO), "--out", str(out), "--format", "csv", "--resume").exit_code == 0
+
+
+def test_resume_removes_what_a_killed_run_left(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert score(str(DEMO), "--out", str(out), "--format", "csv").exit_code == 0
+    # what kill -9 leaves: temporary outputs of both writers, a worker's part file
+    (out / ".scores.csv.tmp-4242").write_text("half", encoding="utf-8")
+    (out / ".report.xlsx.0123456789ab.tmp").write_bytes(b"PK")
+    parts = out / ".phrasecheck" / "parts"
+    parts.mkdir()
+    (parts / "4242-1.records").write_bytes(b"{")
+    (out / ".keep-me").write_text("not ours", encoding="utf-8")
+    assert score(str(DEMO), "--out", str(out), "--format", "csv", "--resume").exit_code == 0
+    assert _leftovers(out) == [".keep-me"]
+    assert sorted(p.name for p in (out / ".phrasecheck").iterdir()) == ["records.jsonl"]
+
+
+def test_a_bad_model_path_is_a_usage_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["score", str(DEMO), "--out", str(tmp_path), "--quiet",
+                                 "--model", str(tmp_path / "nope.json")])
+    assert result.exit_code == 2 and "no such model file" in result.output
+
+
+def test_a_run_in_which_no_input_could_be_read_does_not_exit_0(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.jsonl").write_text("{broken\n", encoding="utf-8")
+    (src / "b.txt").write_bytes(bytes(range(256)) * 4)
+    result = score(str(src), "--out", str(tmp_path / "out"), "--format", "csv")
+    assert result.exit_code == 3, result.output
+    assert "no conversation could be read" in result.output
+    assert len(rows(tmp_path / "out" / "errors.csv")) >= 2
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_exit_when_the_parent_is_killed(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(400):  # one small file each: the workers read and score them
+        (src / f"c{i:04d}.txt").write_text("坐席：您好，请问有什么可以帮您？\n客户：我想问社保\n"
+                                           "坐席：好的，请稍等\n" * 20, encoding="utf-8")
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "phrasecheck.cli", "score", str(src), "--out",
+         str(tmp_path / "out"), "--jobs", "2", "--quiet", "--model", "none", "--format", "csv"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def children() -> list[int]:
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == parent.pid:
+                found.append(int(stat.parent.name))
+        return found
+
+    try:
+        deadline = time.monotonic() + 120
+        while len(children()) < 2 and parent.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        workers = children()
+        if parent.poll() is not None or not workers:
+            pytest.skip("the run ended before its workers could be watched")
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(Path(f"/proc/{w}").exists()
+                                                  and "Z" not in _state(w) for w in workers):
+            time.sleep(0.2)
+        alive = [w for w in workers if Path(f"/proc/{w}").exists() and "Z" not in _state(w)]
+        assert alive == [], "orphaned workers kept running"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
+
+
+# ------------------------------------------------------------------ 10. smaller ones
+
+
+def test_markup_in_a_message_does_not_crash_check() -> None:
+    result = runner.invoke(app, ["check", "不[/]知道 [bold]你烦不烦[/bold]", "--model", "none"])
+    assert result.exit_code == 0, result.output
+    assert "“不[/]知道”" in result.output
+
+
+def test_classify_rejects_a_single_string() -> None:
+    from phrasecheck import Analyzer
+
+    a = Analyzer()
+    if a.model is None:
+        pytest.skip("no bundled model")
+    with pytest.raises(TypeError, match=r"classify\(\[text\]\)"):
+        a.classify("你烦不烦")
+    assert len(a.classify(["你烦不烦"])) == 1

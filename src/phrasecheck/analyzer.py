@@ -163,6 +163,9 @@ class Analyzer:
 
     def classify(self, texts: Iterable[str]) -> list[ToneResult]:
         """Reply-tone verdicts (``ok``/``rude``/``evasive``) for each text."""
+        if isinstance(texts, str):  # list("...") would classify each character
+            raise TypeError("classify() takes a list of texts; for one text use "
+                            "classify([text]) or check_text(text)")
         model = self.model
         if model is None:
             raise RuntimeError("no reply-tone model is loaded: pass model=PATH to Analyzer(), "

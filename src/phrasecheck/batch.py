@@ -18,6 +18,7 @@ fork (elsewhere each builds its own once). ``jobs=1`` and ``jobs=2`` write the s
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import dataclasses
 import io
@@ -240,9 +241,24 @@ def _rows_text(fmt: str, columns: Sequence[str], rows: Iterable[dict[str, Any]])
     return "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows)
 
 
+def _watch_parent(parent: int) -> None:
+    """In a worker: exit when the parent process is gone (killed, say), rather than live on
+    as an orphan holding memory and the files it was writing."""
+    import threading
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(3)
+
+    threading.Thread(target=watch, name="phrasecheck-parent-watch", daemon=True).start()
+
+
 def _init_worker(config: BatchConfig, formats: Sequence[str], read_options: dict[str, Any],
-                 done: frozenset[Key], context: int) -> None:
+                 done: frozenset[Key], context: int, parent: int) -> None:
     global _WORKER_ANALYZER, _WORKER_ROWS, _WORKER_READ, _WORKER_DONE
+    _watch_parent(parent)
     _WORKER_ANALYZER = config.build().warm()
     _WORKER_ROWS = _Rows(_WORKER_ANALYZER, config.redact, formats, context)
     _WORKER_READ, _WORKER_DONE = read_options, done
@@ -331,11 +347,12 @@ def _score_stream(units: Iterable[_Unit], config: BatchConfig, jobs: int, analyz
     if multiprocessing.get_start_method() == "fork":
         _WORKER_ANALYZER, _WORKER_ROWS = analyzer.warm(), rows
         _WORKER_READ, _WORKER_DONE = read_options, done
-        pool = ProcessPoolExecutor(max_workers=jobs)
+        pool = ProcessPoolExecutor(max_workers=jobs, initializer=_watch_parent,
+                                   initargs=(os.getpid(),))
     else:
         pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
                                    initargs=(config, rows.formats, read_options,
-                                             frozenset(done), rows.context))
+                                             frozenset(done), rows.context, os.getpid()))
     try:
         with pool:
             for unit in units:
@@ -364,11 +381,36 @@ class _AtomicFile:
         return self.fh
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        self.fh.close()
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
-        else:
+        try:
+            self.fh.close()  # flushes: a full disk may fail here
+            if exc_type is None:
+                os.replace(self.tmp, self.path)
+        except BaseException:
             self.tmp.unlink(missing_ok=True)
+            raise
+        if exc_type is not None:
+            self.tmp.unlink(missing_ok=True)
+
+
+def remove_stale_files(out: Path) -> list[Path]:
+    """Remove what an interrupted run (kill -9, a power cut) left behind in ``out``: the
+    temporary files of outputs being written and the workers' part files. The records file
+    stays: ``--resume`` continues from it."""
+    removed: list[Path] = []
+    if not out.is_dir():
+        return removed
+    names = ("scores.", "findings.", "errors.", "turns.", "report.")
+    for p in out.iterdir():
+        n = p.name
+        temporary = n.startswith(".") and (".tmp-" in n or n.endswith(".tmp"))
+        if temporary and n[1:].startswith(names) and p.is_file():
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    parts = out / WORK_DIR / "parts"
+    if parts.is_dir():
+        shutil.rmtree(parts, ignore_errors=True)
+        removed.append(parts)
+    return removed
 
 
 class _Sink:
@@ -401,6 +443,13 @@ class _Sink:
 
     def abort(self) -> None:
         self.atomic.__exit__(RuntimeError, None, None)
+
+
+def _abort(sinks: Mapping[str, tuple[_Sink, ...]]) -> None:
+    for pair in sinks.values():
+        for sink in pair:
+            with contextlib.suppress(OSError):  # the temporary file is gone all the same
+                sink.abort()
 
 
 def _append_file(fh: Any, path: str) -> None:
@@ -662,6 +711,7 @@ def run_batch(
     out = Path(out_dir)
     work = out / WORK_DIR
     work.mkdir(parents=True, exist_ok=True)
+    remove_stale_files(out)
     records_path = work / "records.jsonl"
     parts = work / "parts"  # where workers leave the text of whole files for the parent
     result = BatchResult(out_dir=out)
@@ -686,7 +736,11 @@ def run_batch(
     def units() -> Iterator[_Unit]:
         for path in files:
             default_id = default_ids.get(os.fspath(path))
-            if jobs > 1 and os.path.getsize(path) <= FILE_TASK_MAX_BYTES:
+            try:
+                small = os.path.getsize(path) <= FILE_TASK_MAX_BYTES
+            except OSError:  # gone since it was listed: the reader reports it
+                small = False
+            if jobs > 1 and small:
                 yield ("file", os.fspath(path), default_id)
                 continue
             # read here, streamed: each chunk carries the read errors met before it
@@ -704,8 +758,17 @@ def run_batch(
     # scores.* and findings.* in csv/jsonl are written as results arrive (no pass afterwards)
     streamed = [f for f in formats if f in ("csv", "jsonl")]
     rows = _Rows(analyzer, redact, streamed, context)
-    sinks = {f: (_Sink(out / f"scores.{f}", rows.score_columns),
-                 _Sink(out / f"findings.{f}", FINDING_OUT_COLUMNS)) for f in streamed}
+    sinks: dict[str, tuple[_Sink, _Sink]] = {}
+    opened: list[_Sink] = []
+    try:
+        for f in streamed:
+            for name, columns in (("scores", rows.score_columns),
+                                  ("findings", FINDING_OUT_COLUMNS)):
+                opened.append(_Sink(out / f"{name}.{f}", columns))
+            sinks[f] = (opened[-2], opened[-1])
+    except BaseException:
+        _abort({"": tuple(opened)})
+        raise
 
     def emit(chunk: _Chunk) -> None:
         for fmt, (score_text, finding_text) in chunk.tables.items():
@@ -772,9 +835,7 @@ def run_batch(
                 if on_scored is not None:
                     on_scored(len(chunk.summaries), files_done)
     except BaseException:
-        for pair in sinks.values():
-            for sink in pair:
-                sink.abort()
+        _abort(sinks)
         raise
     finally:
         shutil.rmtree(parts, ignore_errors=True)

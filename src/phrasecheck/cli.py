@@ -26,7 +26,11 @@ app = typer.Typer(
 lexicon_app = typer.Typer(help="Work with lexicon files.", no_args_is_help=True)
 app.add_typer(lexicon_app, name="lexicon")
 
-EXIT_OK, EXIT_BELOW, EXIT_USAGE = 0, 1, 2
+#: Exit codes: done; a conversation scored below --fail-under; a usage error (bad option,
+#: policy, lexicon or model, missing input); no input could be read at all; the outputs
+#: could not be written (disk full, read-only folder, --out is a file); interrupted.
+EXIT_OK, EXIT_BELOW, EXIT_USAGE, EXIT_NOTHING_READ, EXIT_OUTPUT = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130
 
 
 def _console(stderr: bool = False) -> Any:
@@ -35,9 +39,15 @@ def _console(stderr: bool = False) -> Any:
     return Console(stderr=stderr, highlight=False)
 
 
-def _usage_error(message: str) -> typer.Exit:
-    _console(stderr=True).print(f"[bold red]error:[/] {message}", soft_wrap=True)
-    return typer.Exit(EXIT_USAGE)
+def _usage_error(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    from rich.markup import escape
+
+    from ._unicode import scrub
+
+    # the message quotes paths and file contents: never read as markup
+    _console(stderr=True).print(f"[bold red]error:[/] {escape(scrub(message))}",
+                                soft_wrap=True)
+    return typer.Exit(code)
 
 
 def _version(value: bool) -> None:
@@ -60,11 +70,14 @@ def _analyzer(policy: str, lexicon: list[Path] | None, no_default_lexicon: bool,
     from .errors import LexiconError, ModelError, PolicyError
 
     try:
-        return Analyzer(policy=_policy_ref(policy), lexicons=[str(p) for p in lexicon or []],
-                        default_lexicon=not no_default_lexicon,
-                        model=_model_ref(model))
+        analyzer = Analyzer(policy=_policy_ref(policy),
+                            lexicons=[str(p) for p in lexicon or []],
+                            default_lexicon=not no_default_lexicon, model=_model_ref(model))
+        if model not in (None, "default", "none"):
+            analyzer.model  # noqa: B018 - a bad --model path is a usage error, not a crash later
     except (PolicyError, LexiconError, ModelError, FileNotFoundError) as exc:
         raise _usage_error(str(exc)) from None
+    return analyzer
 
 
 def _policy_ref(policy: str) -> str:
@@ -203,17 +216,35 @@ def score(
                          lexicons=tuple(str(p) for p in lexicon or []),
                          default_lexicon=not no_default_lexicon, model=_model_ref(model),
                          redact=redact)
+    if out.exists() and not out.is_dir():
+        raise _usage_error(f"--out {out} is a file, not a folder", EXIT_OUTPUT)
     progress = _Progress(len(files), quiet)
-    with progress:
-        result = run_batch(from_stdin(), out, files=files, read_options=options, config=config,
-                           formats=formats, jobs=n_jobs, resume=resume, redact=redact,
-                           fail_under=fail_under, errors=lambda: stdin_errors,
-                           on_scored=progress.advance, analyzer=analyzer, context=context,
-                           turns=turns)
+    try:
+        with progress:
+            result = run_batch(from_stdin(), out, files=files, read_options=options,
+                               config=config, formats=formats, jobs=n_jobs, resume=resume,
+                               redact=redact, fail_under=fail_under,
+                               errors=lambda: stdin_errors, on_scored=progress.advance,
+                               analyzer=analyzer, context=context, turns=turns)
+    except OSError as exc:
+        # the readers turn every input problem into an error row: what is left is writing
+        where = exc.filename if exc.filename is not None else out
+        raise _usage_error(f"cannot write the outputs in {out}: {exc.strerror or exc} "
+                           f"({where}); nothing half-written is left, and --resume "
+                           "continues from what was scored", EXIT_OUTPUT) from None
+    except KeyboardInterrupt:
+        raise _usage_error("interrupted; run the same command with --resume to continue",
+                           EXIT_INTERRUPTED) from None
     if not quiet:
         _print_summary(result, analyzer)
     if result.below:
         raise typer.Exit(EXIT_BELOW)
+    if result.total == 0 and result.errors:
+        if quiet:
+            _console(stderr=True).print(
+                f"[bold red]error:[/] no conversation could be read ({len(result.errors)} "
+                "problem(s), listed in errors.*)", soft_wrap=True)
+        raise typer.Exit(EXIT_NOTHING_READ)
 
 
 def _what_exists(missing: str) -> str:
@@ -323,6 +354,7 @@ def check(
     """Check one message and print its findings with the phrases highlighted."""
     import json
 
+    from rich.markup import escape
     from rich.text import Text
 
     if text == "-":
@@ -345,10 +377,12 @@ def check(
         console.print("[dim]no findings[/]")
     for f in findings:
         colour = "green" if f.kind == "required" else "red"
-        console.print(f"[{colour}]{f.kind:>8}[/] {f.code:<12} [{f.start}:{f.end}] "
-                      f"“{f.text}” {f.category}/{f.severity}", soft_wrap=True)
+        # what the person wrote is text, not markup ('不[/]知道' once crashed the CLI)
+        console.print(f"[{colour}]{f.kind:>8}[/] {escape(f.code):<12} \\[{f.start}:{f.end}] "
+                      f"“{escape(f.text)}” {escape(f.category)}/{f.severity}", soft_wrap=True)
         if f.suggestion:
-            console.print(f"           say instead: {f.suggestion}", soft_wrap=True)
+            console.print(f"           say instead: {f.suggestion}", soft_wrap=True,
+                          markup=False)
         if f.basis and f.basis in analyzer.lexicon.bases:
             console.print(f"           basis: {analyzer.lexicon.bases[f.basis]}",
                           soft_wrap=True, style="dim")
@@ -380,6 +414,8 @@ def explain(
     policy: PolicyOpt = "default",
 ) -> None:
     """Explain what a rule checks, how it deducts, and the service-rule clause behind it."""
+    from rich.markup import escape
+
     from .errors import PolicyError
     from .lexicon import load_lexicon
     from .policy import load_policy
@@ -392,14 +428,14 @@ def explain(
     except KeyError as exc:
         raise _usage_error(str(exc.args[0])) from None
     console = _console()
-    console.print(f"[bold]{rule.id}[/] — {rule.title}  ([dim]{rule.kind} rule, policy "
-                  f"{p.name}, {rule.where}[/])", soft_wrap=True)
+    console.print(f"[bold]{escape(rule.id)}[/] — {escape(rule.title)}  ([dim]{rule.kind} "
+                  f"rule, policy {escape(p.name)}, {escape(rule.where)}[/])", soft_wrap=True)
     for key, value in rule.spec.items():
         console.print(f"  {key}: {value}", soft_wrap=True, markup=False)
     ded = f"{rule.deduction:g} per {rule.per}" + (f", at most {rule.cap:g}" if rule.cap else "")
     console.print(f"  deduction: {ded}" + ("  [bold red]VETO (一票否决)[/]" if rule.veto else ""))
     if rule.description:
-        console.print(f"  {rule.description}", soft_wrap=True)
+        console.print(f"  {rule.description}", soft_wrap=True, markup=False)
     if rule.basis:
         basis = load_lexicon().bases.get(rule.basis)
         console.print(f"  basis [{rule.basis}]: {basis if basis else '(unknown basis)'}",
