@@ -230,3 +230,40 @@ def test_worker_killed_mid_run(client: Any) -> None:
     assert_same(got, expected)
     # the restarted worker built its own Analyzer once; the survivor did not rebuild
     assert set(client.run(pcd.analyzer_builds).values()) <= {0, 1}
+
+
+def _holey_turns() -> Any:
+    """Turns with missing times and rows that cannot be used (no id, text or role)."""
+    import pandas as pd
+
+    return pd.DataFrame({
+        "conversation_id": ["c1", "c1", "c1", "c2", "c3", None, "c4", "c4"],
+        "role": ["agent", "customer", "agent", "agent", None, "agent", "agent", "customer"],
+        "text": ["您好，请问有什么可以帮您？", "我想问社保", "好的，再见", None, "您好", "孤儿行",
+                 "您好", "谢谢"],
+        "start": [0.0, None, 5.0, 1.0, 0.0, 0.0, None, None],
+        "end": [2.0, 4.0, None, 2.0, 1.0, 1.0, None, 3.0],
+    })
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numpy_nullable", "pyarrow"])
+def test_missing_values_of_every_dtype_backend(backend: str) -> None:
+    import dask
+
+    from phrasecheck import score_frame
+
+    df = _holey_turns()
+    if backend != "numpy":
+        df = df.convert_dtypes(dtype_backend=backend)
+    errors: list[Any] = []
+    scores, _ = score_frame(df, start="start", end="end", policy="default", on_error=errors.append)
+    assert list(scores["id"]) == ["c1", "c4"]
+    assert {e.conversation_id for e in errors} >= {"c2", "c3"}
+    lazy = pcd.score(dd.from_pandas(df, npartitions=3), start="start", end="end", model=MODEL,
+                     with_errors=True)
+    got_scores, _, got_errors = dask.compute(*lazy, scheduler="sync")
+    assert sorted(got_scores["id"]) == ["c1", "c4"]
+    # every conversation is scored or listed, and the row without an id is listed too
+    assert set(got_errors["conversation_id"].dropna()) == {"c2", "c3"}
+    assert got_errors["conversation_id"].isna().sum() >= 1
+    assert list(got_errors.columns) == ["path", "line", "conversation_id", "reason"]

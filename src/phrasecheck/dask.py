@@ -186,6 +186,31 @@ def _metas(policy: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
     return clear_known_categories(scores), clear_known_categories(findings_frame([]))
 
 
+ERROR_COLUMNS = ("path", "line", "conversation_id", "reason")
+
+
+def errors_meta() -> pd.DataFrame:
+    """The columns and dtypes of the errors frame: one row per row or conversation of the
+    input that could not be scored, and why."""
+    import pandas as pd
+
+    return pd.DataFrame({"path": pd.Series([], dtype="string"),
+                         "line": pd.Series([], dtype="Int64"),
+                         "conversation_id": pd.Series([], dtype="string"),
+                         "reason": pd.Series([], dtype="string")})
+
+
+def _errors_frame(errors: Sequence[Any]) -> pd.DataFrame:
+    import pandas as pd
+
+    if not errors:
+        return errors_meta()
+    df = pd.DataFrame([(e.path, e.line, e.conversation_id, e.reason) for e in errors],
+                      columns=list(ERROR_COLUMNS))
+    return df.astype({"path": "string", "line": "Int64", "conversation_id": "string",
+                      "reason": "string"})
+
+
 def _conform(df: pd.DataFrame, meta: pd.DataFrame) -> pd.DataFrame:
     """``df`` with exactly ``meta``'s columns, in its order, with its dtypes."""
     if df.empty:
@@ -202,7 +227,8 @@ def _conform(df: pd.DataFrame, meta: pd.DataFrame) -> pd.DataFrame:
 
 def _score_partition(df: pd.DataFrame, config: BatchConfig, cols: _Columns,
                      scores_meta: pd.DataFrame, findings_meta: pd.DataFrame) -> pd.Series:
-    """Score the conversations of one partition -> a one-item Series of (scores, findings)."""
+    """Score the conversations of one partition -> a one-item Series of (scores, findings,
+    errors)."""
     import pandas as pd
 
     from .frames import findings_frame, scores_frame
@@ -223,7 +249,7 @@ def _score_partition(df: pd.DataFrame, config: BatchConfig, cols: _Columns,
     for e in errors:
         log.warning("phrasecheck.dask: skipped: %s", e)
     pair = (_conform(scores_frame(results), scores_meta),
-            _conform(findings_frame(results), findings_meta))
+            _conform(findings_frame(results), findings_meta), _errors_frame(errors))
     out = pd.Series([None], dtype=object)
     out.iloc[0] = pair
     return out
@@ -272,7 +298,8 @@ def score(
     npartitions: int | None = None,
     shuffle_method: str | None = None,
     reader_options: Mapping[str, Any] | None = None,
-) -> tuple[dd.DataFrame, dd.DataFrame]:
+    with_errors: bool = False,
+) -> tuple[dd.DataFrame, ...]:
     """Score a Dask DataFrame of turns; returns lazy ``(scores, findings)`` Dask DataFrames.
 
     Their columns and dtypes are those of :func:`phrasecheck.frames.scores_frame` and
@@ -287,6 +314,11 @@ def score(
     by id unless the index is ``id`` with known divisions; ``True`` trusts that no conversation
     straddles partitions; ``False`` always shuffles. ``policy``, ``lexicons`` and ``model``
     must be loadable on the workers (preset names and the bundled model always are).
+
+    ``with_errors=True`` returns ``(scores, findings, errors)``: ``errors`` has a row for
+    every input row or conversation that could not be scored (no id, no text, no role, no
+    turns), so that every conversation is either scored or listed; compute it in the same
+    call. Without it, those are only logged on the workers.
     """
     if id not in ddf.columns and ddf.index.name != id:
         raise KeyError(f"no column {id!r} for id (columns: {', '.join(map(str, ddf.columns))})")
@@ -314,6 +346,10 @@ def score(
                                  enforce_metadata=False)
     findings = both.map_partitions(_pick, 1, findings_meta, meta=findings_meta,
                                    enforce_metadata=False)
+    if with_errors:
+        emeta = errors_meta()
+        errors = both.map_partitions(_pick, 2, emeta, meta=emeta, enforce_metadata=False)
+        return scores, findings, errors
     return scores, findings
 
 
@@ -441,7 +477,8 @@ def run_cli(inputs: Sequence[str], *, out: str | os.PathLike[str], scheduler: st
             fail_under: float | None = None, quiet: bool = False) -> int:
     """``phrasecheck score INPUT... --engine dask``: read turn datasets, score them on
     ``scheduler`` (or a LocalCluster of ``jobs`` worker processes) and write
-    ``OUT/scores.parquet`` and ``OUT/findings.parquet`` (Parquet datasets, written by the
+    ``OUT/scores.parquet``, ``OUT/findings.parquet`` and ``OUT/errors.parquet`` (rows and
+    conversations that could not be scored; Parquet datasets, written by the
     workers: on a real cluster ``--out`` must be shared storage or an fsspec URL).
     Returns the exit code: 0, 1 if a conversation scored below ``fail_under``, 2 on bad input.
     """
@@ -464,8 +501,9 @@ def run_cli(inputs: Sequence[str], *, out: str | os.PathLike[str], scheduler: st
         from .errors import PhrasecheckError
 
         try:
-            scores, findings = score(turns, policy=policy, lexicons=lexicons, model=model,
-                                     default_lexicon=default_lexicon)
+            scores, findings, errors = score(turns, policy=policy, lexicons=lexicons,
+                                             model=model, default_lexicon=default_lexicon,
+                                             with_errors=True)
         except PhrasecheckError as exc:
             raise ValueError(str(exc)) from None
     except (FileNotFoundError, ValueError, KeyError) as exc:
@@ -477,7 +515,8 @@ def run_cli(inputs: Sequence[str], *, out: str | os.PathLike[str], scheduler: st
     out_dir = os.fspath(out)
     if "://" not in out_dir:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-    targets = [f"{out_dir.rstrip('/')}/scores.parquet", f"{out_dir.rstrip('/')}/findings.parquet"]
+    targets = [f"{out_dir.rstrip('/')}/{name}.parquet"
+               for name in ("scores", "findings", "errors")]
     for t in targets:
         _remove_file(t)
     client, cluster = _client(scheduler, jobs)
@@ -485,12 +524,13 @@ def run_cli(inputs: Sequence[str], *, out: str | os.PathLike[str], scheduler: st
         register_worker_analyzer(client, policy=policy, lexicons=lexicons, model=model,
                                  default_lexicon=default_lexicon)
         writes = [frame.to_parquet(t, write_index=False, overwrite=True, compute=False)
-                  for frame, t in zip((scores, findings), targets)]
+                  for frame, t in zip((scores, findings, errors), targets)]
         below = ((scores["score"] < fail_under).sum() if fail_under is not None
                  else scores["score"].size * 0)
-        _, _, n, mean, grades, vetoed, n_below = dask.compute(
+        _, _, _, n, mean, grades, vetoed, n_below, n_errors = dask.compute(
             *writes, scores["score"].count(), scores["score"].mean(),
-            scores["grade"].astype("string").value_counts(), scores["vetoed"].sum(), below)
+            scores["grade"].astype("string").value_counts(), scores["vetoed"].sum(), below,
+            errors["reason"].count())
     finally:
         client.close()
         if cluster is not None:
@@ -500,7 +540,8 @@ def run_cli(inputs: Sequence[str], *, out: str | os.PathLike[str], scheduler: st
                       f"{int(n)} conversations scored in {time.perf_counter() - started:.1f} s"
                       + ("" if not n else f", mean score {float(mean):.1f}, "
                          f"vetoed {int(vetoed)}; grades "
-                         + "  ".join(f"{g} {c}" for g, c in sorted(grades.items()))),
+                         + "  ".join(f"{g} {c}" for g, c in sorted(grades.items())))
+                      + f"; {int(n_errors)} input problem(s) in errors.parquet",
                       soft_wrap=True, markup=False)
         for t in targets:
             console.print(f"wrote {t}", soft_wrap=True, markup=False)

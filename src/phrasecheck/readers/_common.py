@@ -357,7 +357,8 @@ class Records:
         for key, fallback in (("start", "ts"), ("end", None)):
             name = names[key]
             value = rec.get(name)
-            if (value is None or value == "") and fallback is not None:
+            # missing() first: pd.NA (nullable and Arrow dtypes) has no truth value
+            if fallback is not None and (missing(value) or (type(value) is str and not value)):
                 name = names[fallback]
                 value = rec.get(name)
             try:
@@ -385,7 +386,8 @@ class Records:
         start, end, errors = self._times(rec, line, cid)
         order = rec.get(names["turn"])
         try:
-            order_f = None if order is None or order == "" else float(order)
+            order_f = None if missing(order) or (type(order) is str and not order.strip()) \
+                else float(order)
         except (TypeError, ValueError):
             order_f = None
         return RawTurn(role, text, start, end, speaker, line, order_f), errors
