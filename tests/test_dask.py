@@ -260,7 +260,7 @@ def test_missing_values_of_every_dtype_backend(backend: str) -> None:
     assert list(scores["id"]) == ["c1", "c4"]
     assert {e.conversation_id for e in errors} >= {"c2", "c3"}
     lazy = pcd.score(dd.from_pandas(df, npartitions=3), start="start", end="end", model=MODEL,
-                     with_errors=True)
+                     with_errors=True, shuffle_method="tasks")  # p2p needs a cluster
     got_scores, _, got_errors = dask.compute(*lazy, scheduler="sync")
     assert sorted(got_scores["id"]) == ["c1", "c4"]
     # every conversation is scored or listed, and the row without an id is listed too

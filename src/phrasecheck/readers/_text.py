@@ -114,6 +114,10 @@ def detect_encoding(sample: bytes, complete: bool, given: str | None = None) -> 
             raise DetectionError("binary file, not text")
     if _decodes(sample, "utf-8", complete):
         return Detected("utf-8", "utf-8")
+    if _mostly_utf8(sample):
+        # a UTF-8 file with a few lines in another encoding (pasted, or appended by another
+        # tool): read as UTF-8, so each bad line is reported and skipped, not the file
+        return Detected("utf-8", "utf-8")
     from charset_normalizer import from_bytes
 
     best = from_bytes(sample).best()
@@ -129,6 +133,21 @@ def detect_encoding(sample: bytes, complete: bool, given: str | None = None) -> 
         raise DetectionError("cannot decode: not UTF-8 (with or without BOM), UTF-16 or GB18030, "
                              "and charset-normalizer found no fitting encoding")
     return Detected(guess, "detected")
+
+
+def _mostly_utf8(sample: bytes) -> bool:
+    """Most lines of the sample (the last, perhaps cut, aside) decode as UTF-8, and some of
+    those hold non-ASCII text (a GBK file's lines of Chinese never do)."""
+    lines = [line for line in sample.split(b"\n")[:-1] if line.strip()]
+    good = wide = 0
+    for line in lines:
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        good += 1
+        wide += not line.isascii()
+    return wide > 0 and good * 2 > len(lines)
 
 
 def _simplified_chinese(sample: bytes, complete: bool) -> bool:
