@@ -207,8 +207,10 @@ def _errors_frame(errors: Sequence[Any]) -> pd.DataFrame:
         return errors_meta()
     df = pd.DataFrame([(e.path, e.line, e.conversation_id, e.reason) for e in errors],
                       columns=list(ERROR_COLUMNS))
-    return df.astype({"path": "string", "line": "Int64", "conversation_id": "string",
-                      "reason": "string"})
+    for col, dtype in (("path", "string"), ("line", "Int64"), ("conversation_id", "string"),
+                       ("reason", "string")):
+        df[col] = df[col].astype(dtype)
+    return df
 
 
 def _conform(df: pd.DataFrame, meta: pd.DataFrame) -> pd.DataFrame:

@@ -386,8 +386,8 @@ class Records:
         start, end, errors = self._times(rec, line, cid)
         order = rec.get(names["turn"])
         try:
-            order_f = None if missing(order) or (type(order) is str and not order.strip()) \
-                else float(order)
+            order_f = None if order is None or missing(order) or (
+                type(order) is str and not order.strip()) else float(order)
         except (TypeError, ValueError):
             order_f = None
         return RawTurn(role, text, start, end, speaker, line, order_f), errors
