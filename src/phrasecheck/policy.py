@@ -279,7 +279,9 @@ def load_policy(ref: str | os.PathLike[str] | Policy = "default") -> Policy:
     seen: set[str] = set()
     current: str | os.PathLike[str] | None = ref
     relative_to: str | None = None
-    validate = False  # user files are checked against the schema; presets by the tests
+    # user files are checked against the schema, with the rules they define or override;
+    # presets (and the rules a user file inherits untouched) by the tests
+    user_files: set[str] = set()
     while current is not None:
         res, preset = _locate(current, relative_to)
         doc, path = _read(res)
@@ -287,7 +289,7 @@ def load_policy(ref: str | os.PathLike[str] | Policy = "default") -> Policy:
             raise PolicyError([ConfigIssue(path, None, "policy extends itself (cycle)")])
         seen.add(path)
         if not preset:
-            validate = True
+            user_files.add(path)
             from ._policy_schema import check_document
 
             problems = check_document(doc, plain(doc), path)
@@ -342,7 +344,7 @@ def load_policy(ref: str | os.PathLike[str] | Policy = "default") -> Policy:
                 rules[rid] = (item, path)
     built = []
     for item, path in rules.values():
-        if validate:
+        if path in user_files:
             from ._policy_schema import check_rule
 
             problems = check_rule(item, plain(item), path)
