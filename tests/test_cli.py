@@ -277,3 +277,16 @@ def test_part_files_from_workers_give_the_same_bytes(tmp_path: Path,
     assert ((one / ".phrasecheck" / "records.jsonl").read_bytes()
             == (two / ".phrasecheck" / "records.jsonl").read_bytes())
     assert not (two / ".phrasecheck" / "parts").exists()
+
+
+def test_auto_jobs_starts_no_workers_for_small_inputs(tmp_path: Path) -> None:
+    from phrasecheck.batch import AUTO_JOBS_MIN_BYTES, auto_jobs
+
+    small = sorted(DEMO.glob("*.txt"))
+    assert auto_jobs(small, cpus=8) == 1
+    big = tmp_path / "big.jsonl"
+    big.write_bytes(b"\n" * AUTO_JOBS_MIN_BYTES)
+    assert auto_jobs([*small, big], cpus=8) == 8
+    assert auto_jobs(small, cpus=8, stdin=True) == 8  # a stream has no size to go by
+    assert auto_jobs([tmp_path / "missing.txt"], cpus=8) == 1
+    assert auto_jobs([big], cpus=1) == 1

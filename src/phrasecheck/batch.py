@@ -45,7 +45,8 @@ from .types import (
     score_from_dict,
 )
 
-__all__ = ["FORMATS", "BatchConfig", "BatchResult", "run_batch"]
+__all__ = ["AUTO_JOBS_MIN_BYTES", "FORMATS", "BatchConfig", "BatchResult", "auto_jobs",
+           "run_batch"]
 
 FORMATS = ("csv", "jsonl", "parquet", "xlsx", "html")
 WORK_DIR = ".phrasecheck"
@@ -60,6 +61,11 @@ TURN_COLUMNS = ["conversation_id", "turn", "role", "speaker", "start", "end", "l
 #: once made every finding row carry it: output and memory grew as the square of its length).
 CONTEXT_CHARS = 40
 HTML_ALL_SECTIONS = 5000
+#: inputs smaller than this are scored in this process when the number of jobs is chosen
+#: automatically: workers cost about a second of set-up (the parent loads jieba and the
+#: model's batch tables before forking), about what scoring 1 MB of transcripts on a second
+#: core saves
+AUTO_JOBS_MIN_BYTES = 1024 * 1024
 T = TypeVar("T")
 
 
@@ -667,6 +673,26 @@ class _Ids:
 
 
 # ---------------------------------------------------------------------------------- run
+
+
+def auto_jobs(files: Sequence[str | os.PathLike[str]], *, stdin: bool = False,
+              cpus: int | None = None) -> int:
+    """How many processes to score ``files`` in when the caller leaves it to us: one per
+    CPU, but one (no worker processes at all) for inputs under :data:`AUTO_JOBS_MIN_BYTES`
+    in all, too small to gain from workers. Input from a stream (``stdin``) has no size to
+    go by: one per CPU."""
+    cpus = cpus or os.cpu_count() or 1
+    if stdin or cpus == 1:
+        return cpus
+    total = 0
+    for path in files:
+        try:
+            total += os.path.getsize(path)
+        except OSError:
+            continue  # the reader reports it
+        if total >= AUTO_JOBS_MIN_BYTES:
+            return cpus
+    return 1
 
 
 def run_batch(

@@ -120,8 +120,9 @@ def score(
     format: Annotated[str, typer.Option(
         "--format", "-f", help="Comma-separated: csv,xlsx,html,jsonl,parquet.")
     ] = "csv,xlsx,html",
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes (default: all "
-                                                           "cores).")] = 0,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes (default: one "
+                                                           "per core, none for inputs under "
+                                                           "1 MB).")] = 0,
     redact: Annotated[bool, typer.Option("--redact/--no-redact",
                                          help="Mask phone, ID, bank-card numbers and e-mail "
                                               "addresses in every output.")] = True,
@@ -174,7 +175,7 @@ def score(
             inputs, out=out, scheduler=scheduler, jobs=jobs, policy=_policy_ref(policy),
             lexicons=[str(p) for p in lexicon or []], default_lexicon=not no_default_lexicon,
             model=_model_ref(model), redact=redact, fail_under=fail_under, quiet=quiet))
-    from .batch import FORMATS, BatchConfig, run_batch
+    from .batch import FORMATS, BatchConfig, auto_jobs, run_batch
     from .readers import expand_inputs, read_stream
     from .types import ReadError
 
@@ -211,7 +212,7 @@ def score(
                 else:
                     yield item
 
-    n_jobs = jobs if jobs > 0 else (os.cpu_count() or 1)
+    n_jobs = jobs if jobs > 0 else auto_jobs(files, stdin=stdin)
     config = BatchConfig(policy=_policy_ref(policy),
                          lexicons=tuple(str(p) for p in lexicon or []),
                          default_lexicon=not no_default_lexicon, model=_model_ref(model),
