@@ -20,6 +20,7 @@ import functools
 import json
 import math
 import os
+import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -79,8 +80,7 @@ def write_xlsx_report(
     every text cell; a finding's ``text`` is cut from the redacted ``turn_text`` when it has
     one, so both always agree.
     """
-    import pandas as pd
-    from openpyxl import Workbook
+    from openpyxl import Workbook  # pandas only for DataFrames given in: RowTables need none
 
     wb = Workbook(write_only=True)
     notes: list[tuple[str, Any]] = []
@@ -96,12 +96,12 @@ def write_xlsx_report(
     _frame_sheet(wb.create_sheet("Findings"), findings, redact_findings, notes,
                  row_style=_finding_styler(findings.columns))
     _frame_sheet(wb.create_sheet("Errors"), RowTable.of(errors_df), redact, notes)
-    if isinstance(summary, pd.DataFrame):
-        summary_df = summary
+    if isinstance(summary, Mapping):
+        rows = list(_flatten(summary)) + notes
+        summary_rows = RowTable(_HEADERS_ZH["Summary"], lambda: iter(rows))
     else:
-        items = list(_flatten(summary))
-        summary_df = pd.DataFrame(items + notes, columns=list(_HEADERS_ZH["Summary"]))
-    _frame_sheet(wb.create_sheet("Summary"), RowTable.of(summary_df), redact, [])
+        summary_rows = RowTable.of(summary)
+    _frame_sheet(wb.create_sheet("Summary"), summary_rows, redact, [])
     with atomic_write(path, "wb") as fh:
         wb.save(fh)
 
@@ -341,15 +341,15 @@ def _cell_value(v: Any, redact: bool) -> Any:
     if isinstance(v, (list, tuple, dict, set)):
         return _cell_value(json.dumps(list(v) if isinstance(v, set) else v,
                                       ensure_ascii=False, default=str), redact)
-    try:
-        import pandas as pd
-
-        if pd.isna(v):
-            return None
-        if isinstance(v, pd.Timestamp):
-            return v.to_pydatetime().replace(tzinfo=None)
-    except (TypeError, ValueError):
-        pass
+    pd = sys.modules.get("pandas")  # a pandas value (NaT, NA, Timestamp) needs pandas loaded
+    if pd is not None:
+        try:
+            if pd.isna(v):
+                return None
+            if isinstance(v, pd.Timestamp):
+                return v.to_pydatetime().replace(tzinfo=None)
+        except (TypeError, ValueError):
+            pass
     return _cell_value(str(v), redact)
 
 
