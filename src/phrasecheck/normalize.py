@@ -129,9 +129,18 @@ class _T2S:
             if a != b and len(b) == 1 and not _is_gb2312(a)
         }
         self.traditional = frozenset(self.char_map)
-        np = _tables()[0]
-        self.traditional_mask = np.zeros(0x10000, dtype=bool)
-        self.traditional_mask[[ord(c) for c in self.char_map if ord(c) < 0x10000]] = True
+        self._mask: Any = None
+
+    @property
+    def traditional_mask(self) -> Any:
+        """The long path's numpy mask of traditional characters (built on first use, so
+        that short texts never import numpy)."""
+        if self._mask is None:  # two threads may both build it; either result is the same
+            np = _tables()[0]
+            mask = np.zeros(0x10000, dtype=bool)
+            mask[[ord(c) for c in self.char_map if ord(c) < 0x10000]] = True
+            self._mask = mask
+        return self._mask
 
     @classmethod
     def get(cls) -> _T2S:
@@ -309,38 +318,58 @@ def _decode(cp: Any) -> str:
 
 
 class _FoldTable:
-    """NFKC + lower case for every BMP character, as numpy lookup tables (built once)."""
+    """NFKC + lower case for every BMP character (built once a process).
+
+    ``changed`` (every BMP character the fold changes, with what it becomes) takes a loop over
+    65,536 characters (~0.1 s): it depends only on the settings and on Python's Unicode data,
+    so it is kept in the user cache (:mod:`phrasecheck._cache`) under those. The numpy lookup
+    tables of the long path are derived from it on first use."""
 
     _cache: ClassVar[dict[tuple[bool, bool], _FoldTable]] = {}
     _lock = threading.Lock()
 
     def __init__(self, width: bool, case: bool) -> None:
-        np = _tables()[0]
+        from ._cache import cached_json, key_of
+
         self.width, self.case = width, case
-        self.lut = np.arange(0x10000, dtype=np.uint32)
-        self.lengths = np.ones(0x10000, dtype=np.int64)
-        self.expand: dict[int, Any] = {}
-        self.changed: dict[str, str] = {}
-        odd: list[str] = []  # characters that do not fold to exactly one character
+        self.changed: dict[str, str] = cached_json(
+            "fold", key_of(unicodedata.unidata_version, width, case), self._changes)
+        # the short path's fast case: a str.translate table of the one-to-one folds, and a
+        # pattern finding the characters it cannot handle (odd folds, anything beyond the BMP)
+        self.one_to_one = {ord(ch): f for ch, f in self.changed.items() if len(f) == 1}
+        odd = [ch for ch, f in self.changed.items() if len(f) != 1]
+        self.odd = re.compile("[" + "".join(re.escape(ch) for ch in odd)
+                              + "\U00010000-\U0010FFFF]")
+        self._arrays: tuple[Any, Any, dict[int, Any]] | None = None
+
+    def _changes(self) -> dict[str, str]:
+        changed = {}
         for c in range(0x10000):
             if 0xD800 <= c < 0xE000:
                 continue
             ch = chr(c)
             folded = self.fold(ch)
-            if folded == ch:
-                continue
-            self.changed[ch] = folded
-            if len(folded) == 1:
-                self.lut[c] = ord(folded)
-            else:
-                odd.append(ch)
-                self.lengths[c] = len(folded)
-                self.expand[c] = _codepoints(folded)
-        # the short path's fast case: a str.translate table of the one-to-one folds, and a
-        # pattern finding the characters it cannot handle (odd folds, anything beyond the BMP)
-        self.one_to_one = {ord(ch): f for ch, f in self.changed.items() if len(f) == 1}
-        self.odd = re.compile("[" + "".join(re.escape(ch) for ch in odd)
-                              + "\U00010000-\U0010FFFF]")
+            if folded != ch:
+                changed[ch] = folded
+        return changed
+
+    def arrays(self) -> tuple[Any, Any, dict[int, Any]]:
+        """The long path's tables: the folded code point and the folded length of every BMP
+        character, and the code points of those that do not fold to exactly one."""
+        if self._arrays is None:  # two threads may both build it; either result is the same
+            np = _tables()[0]
+            lut = np.arange(0x10000, dtype=np.uint32)
+            lengths = np.ones(0x10000, dtype=np.int64)
+            expand: dict[int, Any] = {}
+            for ch, folded in self.changed.items():
+                c = ord(ch)
+                if len(folded) == 1:
+                    lut[c] = ord(folded)
+                else:
+                    lengths[c] = len(folded)
+                    expand[c] = _codepoints(folded)
+            self._arrays = (lut, lengths, expand)
+        return self._arrays
 
     @classmethod
     def get(cls, width: bool, case: bool) -> _FoldTable:
@@ -375,9 +404,9 @@ class _FoldTable:
         astral = cp > 0xFFFF
         has_astral = bool(astral.any())
         small = np.where(astral, 0, cp) if has_astral else cp
-        lengths = self.lengths[small]
-        mapped = self.lut[small]
-        expand = self.expand
+        lut, all_lengths, expand = self.arrays()
+        lengths = all_lengths[small]
+        mapped = lut[small]
         if has_astral:  # rare: fold characters beyond the BMP one by one
             expand = dict(expand)
             for i in np.nonzero(astral)[0].tolist():

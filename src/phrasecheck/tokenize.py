@@ -2,8 +2,10 @@
 
 phrasecheck never touches ``jieba.dt`` (the global tokenizer other code in the process may be
 configured differently) and never loads jieba at import time: the dictionary loads on first
-use, its cache goes to the system temporary directory (never the working directory), and
-jieba's "Building prefix dict…" chatter is kept off the user's terminal.
+use, its cache goes to phrasecheck's user cache directory, per jieba version
+(:mod:`phrasecheck._cache`; the system temporary directory when there is none, never the
+working directory), and jieba's "Building prefix dict…" chatter is kept off the user's
+terminal.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ class JiebaTokenizer:
         self._dictionary = None if dictionary is None else os.fspath(dictionary)
         self._words = tuple(dict.fromkeys(w for w in words if w))
         self._hmm = hmm
-        self._cache_dir = os.fspath(cache_dir) if cache_dir else tempfile.gettempdir()
+        self._cache_dir = os.fspath(cache_dir) if cache_dir else None
         self._jieba: Any = None
         self._lock = threading.Lock()
         self._fast: Any = None
@@ -105,7 +107,7 @@ class JiebaTokenizer:
         try:
             tk = (jieba.Tokenizer(self._dictionary) if self._dictionary
                   else jieba.Tokenizer())
-            tk.tmp_dir = self._cache_dir
+            tk.tmp_dir = self._cache_dir or _jieba_cache_dir(jieba.__version__)
             tk.initialize()
             for w in self._words:
                 tk.add_word(w)
@@ -155,3 +157,20 @@ class JiebaTokenizer:
             pos += len(word)
             cuts.add(pos)
         return frozenset(cuts)
+
+
+def _jieba_cache_dir(version: str) -> str:
+    """Where jieba keeps its dictionary cache: phrasecheck's user cache, one folder per jieba
+    version; the system temporary directory when there is no user cache."""
+    from ._cache import cache_dir
+
+    root = cache_dir()
+    if root is not None:
+        path = root / f"jieba-{version}"
+        try:
+            path.mkdir(exist_ok=True, mode=0o700)
+        except OSError:
+            pass
+        else:
+            return str(path)
+    return tempfile.gettempdir()
