@@ -791,8 +791,11 @@ def main(argv: list[str] | None = None) -> int:
     args.output.write_text(text, encoding="utf-8")
     log(f"wrote {args.output}")
     if not args.no_write_model:
+        from phrasecheck.classify.tables import write_tables
+
         model.save(MODEL_OUT)
         log(f"wrote {MODEL_OUT} ({size / 1e6:.2f} MB)")
+        log(f"wrote {write_tables(MODEL_OUT)} (its lookup tables, ready to use)")
     log(str(rep))
     return 0
 

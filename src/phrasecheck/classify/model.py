@@ -11,6 +11,8 @@ same probabilities to the bit. Both reproduce the scikit-learn pipeline's probab
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import math
 import os
@@ -40,6 +42,8 @@ _CALIBRATIONS = ("none", "sigmoid", "temperature")
 # from this many texts on, ToneModel scores a batch with numpy (phrasecheck._tonevec); below
 # it, the per-reply Python path is faster (numpy's fixed cost is ~100 µs a batch)
 _BATCH_MIN = 4
+# (idf, per-class coefficients) of each term of a block
+_Terms = dict[str, tuple[float, tuple[float, ...]]]
 # the features of one reply, in order: (term, x_f, per-class coefficients)
 _Present = list[tuple[str, float, tuple[float, ...]]]
 # explain([(i, k, top), ...]): for each, the top features pushing text i towards class k
@@ -64,7 +68,24 @@ class ToneModel:
 
     def __init__(self, spec: Mapping[str, Any], *, source: str = "<dict>") -> None:
         _validate(spec, source)
-        self._spec = dict(spec)
+        self._spec: dict[str, Any] | None = dict(spec)
+        self._head = self._spec
+        self._setup(spec, [{t: (float(v[0]), tuple(map(float, v[1:])))
+                            for t, v in b["terms"].items()}
+                           for b in spec["features"]["blocks"]])
+
+    @classmethod
+    def _from_tables(cls, head: Mapping[str, Any], terms: list[_Terms]) -> ToneModel:
+        """A model from its lookup tables (:mod:`.tables`): ``head`` is the model without its
+        terms. Made from a validated model file whose SHA-256 they carry: not validated
+        again. The full model (:meth:`to_dict`) is put together again when asked for."""
+        model = cls.__new__(cls)
+        model._spec = None
+        model._head = dict(head)
+        model._setup(head, terms)
+        return model
+
+    def _setup(self, spec: Mapping[str, Any], terms: list[_Terms]) -> None:
         self.classes: tuple[str, ...] = tuple(spec["classes"])
         self._n = len(self.classes)
         self._intercept = tuple(float(v) for v in spec["intercept"])
@@ -77,10 +98,18 @@ class ToneModel:
             _Block(kind=b["kind"], ngram_range=(int(b["ngram_range"][0]),
                                                 int(b["ngram_range"][1])),
                    sublinear_tf=bool(b["sublinear_tf"]), weight=float(b["weight"]),
-                   terms={t: (float(v[0]), tuple(float(c) for c in v[1:]))
-                          for t, v in b["terms"].items()})
-            for b in spec["features"]["blocks"])
+                   terms=block_terms)
+            for b, block_terms in zip(spec["features"]["blocks"], terms, strict=True))
         self._batch: Any = None  # the numpy batch scorer, built on first batch use
+
+    def _full_spec(self) -> dict[str, Any]:
+        """The model as its file holds it (terms included)."""
+        if self._spec is None:
+            spec = json.loads(json.dumps(self._head))
+            for b, block in zip(spec["features"]["blocks"], self._blocks, strict=True):
+                b["terms"] = {t: [idf, *coefs] for t, (idf, coefs) in block.terms.items()}
+            self._spec = spec
+        return self._spec
 
     # ---------------------------------------------------------------- description
     def __repr__(self) -> str:
@@ -94,20 +123,20 @@ class ToneModel:
     @property
     def metadata(self) -> dict[str, Any]:
         """Everything in the model file except the weights."""
-        return {k: v for k, v in self._spec.items()
+        return {k: v for k, v in self._head.items()
                 if k not in ("features", "intercept", "calibration")}
 
     @property
     def metrics(self) -> dict[str, Any]:
-        return dict(self._spec.get("metrics") or {})
+        return dict(self._head.get("metrics") or {})
 
     def to_dict(self) -> dict[str, Any]:
-        copy: dict[str, Any] = json.loads(json.dumps(self._spec))  # a deep copy
+        copy: dict[str, Any] = json.loads(json.dumps(self._full_spec()))  # a deep copy
         return copy
 
     def to_json(self) -> str:
         """The model file's text: deterministic (sorted keys, exact float repr)."""
-        return json.dumps(self._spec, ensure_ascii=False, sort_keys=True,
+        return json.dumps(self._full_spec(), ensure_ascii=False, sort_keys=True,
                           separators=(",", ":"), allow_nan=False) + "\n"
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -412,6 +441,10 @@ def load_model(path: str | os.PathLike[str] | Path | Traversable) -> ToneModel:
     if raw[:2] == b"PK":
         raise ModelError(f"{name}: this is a zip archive (a skops or joblib file?), not a "
                          f"phrasecheck JSON tone model")
+    digest = hashlib.sha256(raw).hexdigest()
+    ready = _ready_tables(res, digest)
+    if ready is not None:
+        return ToneModel._from_tables(*ready)
     try:
         spec = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
@@ -424,5 +457,49 @@ def load_model(path: str | os.PathLike[str] | Path | Traversable) -> ToneModel:
                              f"phrasecheck never loads pickles") from e
         raise ModelError(f"{name}: corrupt model file: invalid JSON at line {e.lineno}, "
                          f"column {e.colno}: {e.msg}") from e
-    return ToneModel(spec, source=name)
+    model = ToneModel(spec, source=name)
+    _keep_tables(spec, digest)
+    return model
+
+
+def _ready_tables(res: Any, digest: str) -> tuple[dict[str, Any], list[_Terms]] | None:
+    """The lookup tables of the model file whose bytes have SHA-256 ``digest``: the ones
+    shipped beside it (``<name>.tables``), else the ones kept in the user cache."""
+    from .._cache import cache_dir
+    from .tables import read_tables
+
+    candidates: list[Path] = []
+    if isinstance(res, Path):
+        candidates.append(res.with_suffix(".tables"))
+    root = cache_dir()
+    if root is not None:
+        candidates.append(root / f"tone-{digest[:32]}.tables")
+    for path in candidates:
+        try:
+            if not path.is_file():
+                continue
+            ready = read_tables(path.read_bytes(), digest)
+        except OSError:
+            continue
+        if ready is not None:
+            return ready
+    return None
+
+
+def _keep_tables(spec: Mapping[str, Any], digest: str) -> None:
+    """Keep the lookup tables of a model just read from JSON in the user cache, so that
+    loading the same model file again takes milliseconds."""
+    from .._cache import cache_dir, write_atomic
+    from .tables import tables_bytes
+
+    root = cache_dir()
+    if root is None:
+        return
+    path = root / f"tone-{digest[:32]}.tables"
+    if path.exists():
+        return
+    data = tables_bytes(spec, digest)
+    if data is not None:
+        with contextlib.suppress(OSError):
+            write_atomic(path, data)
 
