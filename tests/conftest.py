@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,19 @@ from phrasecheck.matching import PhraseMatcher
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_user_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """phrasecheck's user cache (phrasecheck._cache) in a temporary directory while the tests
+    run (subprocesses inherit it), never the cache of the user running them."""
+    previous = os.environ.get("PHRASECHECK_CACHE_DIR")
+    os.environ["PHRASECHECK_CACHE_DIR"] = str(tmp_path_factory.mktemp("user-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("PHRASECHECK_CACHE_DIR", None)
+    else:
+        os.environ["PHRASECHECK_CACHE_DIR"] = previous
 
 
 @pytest.fixture(scope="session")
