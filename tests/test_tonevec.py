@@ -39,6 +39,7 @@ def one_by_one(model: ToneModel, texts: list[str], explain: int | None) -> list[
 
 
 def assert_same(model: ToneModel, texts: list[str], explain: int | None = 5) -> None:
+    model._batch_scorer()  # batches go to numpy from now on, however few texts came before
     batch = model.predict(texts, explain=explain)
     single = one_by_one(model, texts, explain)
     for text, b, s in zip(texts, batch, single, strict=True):
@@ -212,3 +213,20 @@ def test_repeated_texts_are_scored_once_with_results_of_their_own(shipped: ToneM
     finally:
         del shipped._many_scores
     assert calls == [3]
+
+
+def test_the_batch_tables_are_built_only_once_they_pay(replies: pd.DataFrame) -> None:
+    from phrasecheck.classify import default_model_path, load_model
+    from phrasecheck.classify.model import _BATCH_AFTER
+
+    path = default_model_path()
+    if path is None:
+        pytest.skip("no bundled model")
+    fresh = load_model(path)
+    texts = replies["text"].tolist()
+    few = fresh.predict(texts[:40])  # a conversation or two: the per-reply path
+    assert fresh._batch is None
+    for start in range(40, _BATCH_AFTER + 40, 200):
+        fresh.predict(texts[start:start + 200])
+    assert fresh._batch  # built once enough texts came in batches
+    assert fresh.predict(texts[:40]) == few

@@ -9,8 +9,12 @@ traceback.
 
 from __future__ import annotations
 
+import contextlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from ._cache import write_atomic
 
 __all__ = ["MAX_DEPTH", "MAX_NODES", "Located", "YAMLProblem", "load_located"]
 
@@ -21,6 +25,7 @@ MAX_DEPTH = 64
 
 
 _PLAIN_TAGS = ("tag:yaml.org,2002:seq", "tag:yaml.org,2002:map")
+_CACHE_MIN_CHARS = 4096  # smaller files parse in well under a millisecond: not kept
 
 
 class YAMLProblem(ValueError):
@@ -43,7 +48,60 @@ class Located:
 
 def load_located(text: str, path: str) -> Any:
     """Parse YAML; every mapping becomes a :class:`Located`. Raises :class:`YAMLProblem`
-    (a ``ValueError``) with the line of a syntax error or of what cannot be loaded."""
+    (a ``ValueError``) with the line of a syntax error or of what cannot be loaded.
+
+    What a text of some size parses to is kept in the user cache
+    (:mod:`phrasecheck._cache`, as JSON, keyed by the text's SHA-256): the lexicons are
+    parsed once, not at every start (~0.04 s). Only a text that loaded is kept, so its
+    problems are reported every time."""
+    import hashlib
+
+    from ._cache import cache_dir, key_of
+
+    root = cache_dir() if len(text) >= _CACHE_MIN_CHARS else None
+    cached = None
+    if root is not None:
+        key = key_of("yaml-located", hashlib.sha256(text.encode("utf-8", "surrogatepass"))
+                     .hexdigest())
+        cached = root / f"yaml-{key}.json"
+        try:
+            with open(cached, encoding="utf-8") as fh:
+                return _decode(json.load(fh))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # missing or damaged: parse
+    doc = _parse(text, path)
+    if cached is not None:
+        try:
+            data = json.dumps(_encode(doc), ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError):
+            return doc  # a value JSON cannot hold (a date, bytes): parse it every time
+        with contextlib.suppress(OSError):
+            write_atomic(cached, data.encode("utf-8"))
+    return doc
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, Located):
+        return {"L": [value.line, {k: _encode(v) for k, v in value.value.items()},
+                      value.key_lines, value.duplicate_keys]}
+    if isinstance(value, list):
+        return [_encode(v) for v in value]
+    if value is None or type(value) in (str, int, float, bool):
+        return value
+    raise TypeError(f"not kept in the cache: {type(value).__name__}")
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        line, items, key_lines, duplicates = value["L"]
+        return Located({k: _decode(v) for k, v in items.items()}, line, key_lines,
+                       [(k, n) for k, n in duplicates])
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+def _parse(text: str, path: str) -> Any:
     import yaml
 
     loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

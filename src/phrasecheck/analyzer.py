@@ -14,6 +14,7 @@ from importlib.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
 
+from ._cache import paused_gc
 from .errors import PolicyError
 from .lexicon import Lexicon, load_lexicon
 from .matching import Overlap, PhraseMatcher
@@ -65,8 +66,9 @@ class Analyzer:
         tokenizer: Tokenizer | None = None,
     ) -> None:
         self.normalizer = normalizer or Normalizer()
-        self.lexicon = lexicon if lexicon is not None else load_lexicon(
-            *lexicons, defaults=default_lexicon, normalizer=self.normalizer)
+        with paused_gc():  # tables of many objects, none of them garbage
+            self.lexicon = lexicon if lexicon is not None else load_lexicon(
+                *lexicons, defaults=default_lexicon, normalizer=self.normalizer)
         self.policy = load_policy(policy)
         issues = (self.policy.check_categories(self.lexicon.categories)
                   + self.policy.check_bases(self.lexicon.bases))
@@ -78,11 +80,13 @@ class Analyzer:
         by_role: dict[str, list[str]] = {}
         for code, cat in self.lexicon.categories.items():
             by_role.setdefault(cat.role, []).append(code)
-        self._matchers = {
-            role: PhraseMatcher(self.lexicon, normalizer=self.normalizer,
-                                tokenizer=self.tokenizer, overlap=overlap, categories=cats)
-            for role, cats in by_role.items()
-        }
+        with paused_gc():
+            self._matchers = {
+                role: PhraseMatcher(self.lexicon, normalizer=self.normalizer,
+                                    tokenizer=self.tokenizer, overlap=overlap,
+                                    categories=cats)
+                for role, cats in by_role.items()
+            }
         self._model_spec = model
         self._model: Any = None
         self._model_loaded = False

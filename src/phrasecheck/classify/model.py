@@ -23,6 +23,7 @@ from importlib.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+from .._cache import paused_gc
 from .._version import __version__
 from ..errors import ModelError
 from ..types import ToneResult
@@ -42,6 +43,11 @@ _CALIBRATIONS = ("none", "sigmoid", "temperature")
 # from this many texts on, ToneModel scores a batch with numpy (phrasecheck._tonevec); below
 # it, the per-reply Python path is faster (numpy's fixed cost is ~100 µs a batch)
 _BATCH_MIN = 4
+# the batch scorer's tables take ~0.1 s to build (and numpy to import): worth it once the
+# model has been given this many texts in batches (the per-reply path costs ~0.1 ms a text,
+# the numpy path ~0.02 ms), so a run that scores a conversation or two never builds them;
+# warm() builds them at once (before forking workers, say)
+_BATCH_AFTER = 1500
 # (idf, per-class coefficients) of each term of a block
 _Terms = dict[str, tuple[float, tuple[float, ...]]]
 # the features of one reply, in order: (term, x_f, per-class coefficients)
@@ -100,7 +106,8 @@ class ToneModel:
                    sublinear_tf=bool(b["sublinear_tf"]), weight=float(b["weight"]),
                    terms=block_terms)
             for b, block_terms in zip(spec["features"]["blocks"], terms, strict=True))
-        self._batch: Any = None  # the numpy batch scorer, built on first batch use
+        self._batch: Any = None  # the numpy batch scorer, built once it pays (_BATCH_AFTER)
+        self._batched = 0  # texts given in batches before the scorer was built
 
     def _full_spec(self) -> dict[str, Any]:
         """The model as its file holds it (terms included)."""
@@ -234,7 +241,10 @@ class ToneModel:
         numpy scores the batch at once when there are enough texts to pay for it, with the
         same floats, bit for bit, as :meth:`_scores`, and the same explanations."""
         if len(texts) >= _BATCH_MIN:
-            scorer = self._batch_scorer()
+            if self._batch is None:  # an approximate count is enough (threads)
+                self._batched += len(texts)
+            scorer = (self._batch_scorer() if self._batch is not None
+                      or self._batched >= _BATCH_AFTER else None)
             if scorer:
                 batch = scorer.score(_normalize_replies(texts))
                 return batch.scores, batch.explain
@@ -442,9 +452,10 @@ def load_model(path: str | os.PathLike[str] | Path | Traversable) -> ToneModel:
         raise ModelError(f"{name}: this is a zip archive (a skops or joblib file?), not a "
                          f"phrasecheck JSON tone model")
     digest = hashlib.sha256(raw).hexdigest()
-    ready = _ready_tables(res, digest)
-    if ready is not None:
-        return ToneModel._from_tables(*ready)
+    with paused_gc():
+        ready = _ready_tables(res, digest)
+        if ready is not None:
+            return ToneModel._from_tables(*ready)
     try:
         spec = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
