@@ -164,8 +164,10 @@ def score_row(s: ConversationScore, rule_ids: Sequence[str] | None = None) -> di
 
 def scores_frame(scores: Iterable[ConversationScore], *, policy: Policy | None = None
                  ) -> pd.DataFrame:
-    """One row per conversation: score, grade, veto, counts, metadata and one
-    ``rule_<id>`` column per rule holding ``pass``/``fail``/``na``.
+    """Tabulate results already computed: one row per :class:`ConversationScore`, with
+    score, grade, veto, counts, metadata and one ``rule_<id>`` column per rule holding
+    ``pass``/``fail``/``na``. Scores nothing: to score a DataFrame of turns, use
+    :func:`score_frame` (which returns such a frame, and the findings).
 
     With ``policy``, ``grade`` is an ordered categorical of the policy's grades, worst to
     best (so ``df.grade >= "合格"`` selects passing conversations and counts list every
@@ -229,7 +231,10 @@ def score_frame(
     analyzer: Analyzer | None = None,
     on_error: Callable[[ReadError], None] | None = None,
 ) -> ScoredFrames:
-    """Score a DataFrame of turns (one row per turn); returns ``(scores, findings)`` frames.
+    """Score a DataFrame of turns (one row per turn): group them into conversations, run
+    the Analyzer on each, and return ``(scores, findings)`` frames. Use this when your
+    transcripts are in pandas; :func:`scores_frame` only tabulates results you already have
+    (from :meth:`Analyzer.score`, ``score_many`` or a batch run) and scores nothing.
 
     Rows are grouped by ``id`` in order of first appearance (within a conversation, row
     order is turn order, or the ``turn`` column's order). ``metadata`` lists the columns
