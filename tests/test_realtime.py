@@ -294,7 +294,7 @@ def test_monitor_complaint_without_apology_within_two_agent_turns(shared: Analyz
     ])
     assert _kinds(alerts) == [[], [], [], [], ["no_apology"], [], []]
     alert = next(a for a in alerts[4] if a.kind == "no_apology")
-    assert alert.rule_id == "apology_after_complaint" and "turn 1" in alert.message
+    assert alert.rule_id == "apology_after_complaint" and "第 1 轮" in alert.message
     assert alert.suggestion
     assert "apology_after_complaint" in _failed(m)
 

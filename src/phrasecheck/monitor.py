@@ -25,6 +25,7 @@ from typing import Any
 
 from ._version import __version__
 from .analyzer import Analyzer
+from .i18n import alert_message
 from .policy import Rule
 from .types import (
     ROLES,
@@ -146,7 +147,10 @@ class ConversationMonitor:
     """
 
     def __init__(self, analyzer: Analyzer, conversation_id: str = "live",
-                 metadata: Mapping[str, Any] | None = None) -> None:
+                 metadata: Mapping[str, Any] | None = None, *, lang: str = "zh") -> None:
+        from .i18n import check_lang
+
+        self.lang = check_lang(lang)  # of the alerts' messages: zh (default) or en
         self.analyzer = analyzer
         self.id = conversation_id
         self.metadata = dict(metadata or {})
@@ -207,8 +211,8 @@ class ConversationMonitor:
             if hits:
                 texts = "、".join(dict.fromkeys(f"“{f.text}”" for f in hits))
                 alerts.append(Alert("veto", rule.id, turn.index,
-                                    f"{rule.title}: {texts} fails the whole conversation "
-                                    "(一票否决)", hits,
+                                    alert_message("veto", self.lang, title=rule.title,
+                                                  texts=texts), hits,
                                     next((f.suggestion for f in hits if f.suggestion), None),
                                     severity="critical", veto=True))
         return alerts
@@ -230,7 +234,8 @@ class ConversationMonitor:
         if banned and "banned_phrases" in self._rules:
             texts = "、".join(dict.fromkeys(f"“{f.text}”" for f in banned))
             alerts.append(Alert("banned_phrase", "banned_phrases", turn.index,
-                                f"banned phrase {texts}", tuple(banned),
+                                alert_message("banned_phrase", self.lang, texts=texts),
+                                tuple(banned),
                                 next((f.suggestion for f in banned if f.suggestion), None),
                                 severity=_worst(banned),
                                 veto=self._rules["banned_phrases"].veto))
@@ -246,7 +251,8 @@ class ConversationMonitor:
                 prob = float(tone.probabilities.get(spec["label"], 0.0))
                 if prob >= float(spec.get("threshold", 0.5)):
                     alerts.append(Alert(rid, rid, turn.index,
-                                        f"{spec['label']} reply (P = {prob:.2f})",
+                                        alert_message("tone", self.lang, label=spec["label"],
+                                                      p=prob),
                                         suggestion=TONE_SUGGESTIONS.get(spec["label"]),
                                         severity=_severity(rule), veto=rule.veto))
         # greeting: once the agent has spoken as many turns as the rule's scope allows
@@ -261,7 +267,8 @@ class ConversationMonitor:
                 if not any(f.category in wanted for i in agent_turns[:n]
                            for f in self._findings[i]):
                     alerts.append(self._alert("missing_greeting", "greeting", turn.index,
-                                              f"no greeting in the first {n} agent turn(s)",
+                                              alert_message("missing_greeting", self.lang,
+                                                            n=n),
                                               "您好，很高兴为您服务，请问有什么可以帮您？"))
         # complaints waiting for an apology
         spec = self._rule_spec("apology_after_complaint")
@@ -273,8 +280,9 @@ class ConversationMonitor:
                     continue
                 if left - 1 <= 0:
                     alerts.append(self._alert("no_apology", "apology_after_complaint",
-                                              turn.index, f"the complaint in turn {cturn} has "
-                                              "had no apology or reassurance",
+                                              turn.index,
+                                              alert_message("no_apology", self.lang,
+                                                            turn=cturn),
                                               "非常抱歉给您带来不便，我理解您的心情，马上为您处理。"))
                 else:
                     still_open.append((cturn, left - 1))
@@ -284,8 +292,9 @@ class ConversationMonitor:
             want = set(self._rules["thanks_after_hold"].spec["expect"]["categories"])
             if not cats & want:
                 alerts.append(self._alert("no_thanks_after_hold", "thanks_after_hold",
-                                          turn.index, "back from a hold without thanking the "
-                                          "customer for waiting", "感谢您的耐心等待。"))
+                                          turn.index,
+                                          alert_message("no_thanks_after_hold", self.lang),
+                                          "感谢您的耐心等待。"))
             self._state.pending_hold = None
         if "hold" in cats and "wait_before_hold" in self._rules:
             exp = self._rules["wait_before_hold"].spec["expect"]
@@ -294,7 +303,7 @@ class ConversationMonitor:
             recent = [i for i, t in enumerate(self.turns) if t.role == "agent"][-within:]
             if not any(f.category in want for i in recent for f in self._findings[i]):
                 alerts.append(self._alert("no_wait", "wait_before_hold", turn.index,
-                                          "putting the customer on hold without 请稍等",
+                                          alert_message("no_wait", self.lang),
                                           "请您稍等，我马上为您查询。"))
             self._state.pending_hold = turn.index
         return alerts
