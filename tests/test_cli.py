@@ -158,7 +158,7 @@ def test_resume_skips_what_is_done(tmp_path: Path, jobs: str) -> None:
     second = run("score", str(DEMO), "--out", str(tmp_path), "--format", "csv", "--resume",
                  "--jobs", jobs)
     assert second.exit_code == 0
-    assert "10 from an earlier run" in second.output
+    assert "10 沿用上次评分" in second.output  # the summary speaks Chinese by default
     scored = rows(tmp_path / "scores.csv")
     assert {r["id"] for r in scored} == demo_ids() and len(scored) == len(demo_ids())
 

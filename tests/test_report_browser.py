@@ -95,7 +95,7 @@ def test_report_renders_in_chromium(report: Path, tmp_path: Path) -> None:
     # the script ran to its end ...
     assert re.search(r'<body[^>]*data-ready="1"', dom), dom[:500]
     # ... and opened the conversation named in the URL
-    assert re.search(r'<details id="c5" class="conv[^"]*" open=""', dom)
+    assert re.search(r'<details id="c5" [^>]*open=""', dom)
     # the conversation table with all its rows
     body = dom.split('id="conv-table"', 1)[1].split("<tbody>", 1)[1].split("</tbody>", 1)[0]
     assert body.count("<tr") == 25
@@ -123,11 +123,11 @@ def test_screenshot(report: Path, tmp_path: Path) -> None:
 PROBE = """<script>
 (function () {
   var heads = document.querySelectorAll("#conv-table th");
-  heads[1].click();  // score, ascending
+  heads[1].click();  // score: listed worst first (ascending), so descending
   var first = function () { return document.querySelector("#conv-table tbody tr td").textContent; };
-  var asc = first();
-  heads[1].click();  // descending
   var desc = first();
+  heads[1].click();  // ascending again
+  var asc = first();
   var input = document.getElementById("filter");
   input.value = "A1";
   document.getElementById("only-failed").dispatchEvent(new Event("change"));

@@ -182,15 +182,16 @@ def html_report(tmp_path_factory: pytest.TempPathFactory, analyzer: Analyzer,
 
 def test_html_conversation_table(html_report: Path) -> None:
     doc = _parse(html_report)
-    assert [r[0] for r in doc.rows] == ["call-0001", "call-0002", "call-0003"]
-    row = doc.rows[1]
+    # worst first: call-0002 scored 30
+    assert [r[0] for r in doc.rows] == ["call-0002", "call-0001", "call-0003"]
+    row = doc.rows[0]
     assert row[1] == "30" and row[2] == "不合格" and row[3] == "是"
-    assert "banned_phrases" in row[4]
+    assert "杜绝服务忌语" in row[4]  # failed rules by their titles
     assert "A02" in row and "hotline" in row
     # every row links to a section that exists
     links = [v for tag, k, v in doc.attrs
              if tag == "a" and k == "href" and v[2:].isdigit() and v.startswith("#c")]
-    assert links[:3] == ["#c0", "#c1", "#c2"]
+    assert links[:3] == ["#c1", "#c0", "#c2"]
     assert {"c0", "c1", "c2", "c1t2"} <= doc.ids
 
 
@@ -225,7 +226,9 @@ def test_html_escapes_untrusted_text(html_report: Path) -> None:
     assert SCRIPT not in raw
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in raw
     doc = _parse(html_report)
-    assert doc.tags.count("script") == 1  # only the report's own script
+    # only the report's own script, and two JSON data blocks (not run)
+    assert doc.tags.count("script") == 3
+    assert raw.count('<script type="application/json"') == 2
     assert SCRIPT in "".join(doc.text)  # shown as text
 
 
@@ -385,18 +388,37 @@ def xlsx_report(tmp_path_factory: pytest.TempPathFactory,
 
 def test_xlsx_sheets_headers_panes_filters(xlsx_report: Path) -> None:
     wb = openpyxl.load_workbook(xlsx_report)
-    assert wb.sheetnames == ["Scores", "Findings", "Errors", "Summary"]
+    # Chinese by default: sheet names and headers a QA user reads
+    assert wb.sheetnames == ["评分", "违规", "合规用语", "坐席", "读取错误", "汇总"]
     heads = {ws.title: [c.value for c in next(ws.iter_rows(max_row=1))] for ws in wb}
-    assert heads["Scores"][:4] == ["id", "score", "grade", "vetoed"]
-    assert heads["Findings"][:6] == ["conversation_id", "turn", "start", "end", "text",
-                                     "turn_text"]
-    assert heads["Errors"][:3] == ["path", "line", "reason"]
+    assert heads["评分"][:4] == ["会话编号", "分数", "等级", "一票否决"]
+    assert heads["违规"][:6] == ["会话编号", "轮次", "起", "止", "原文", "turn_text"]
+    assert heads["违规"][-3:] == ["复核结论", "复核人", "备注"]
+    assert heads["读取错误"][:3] == ["文件", "行", "原因"]
     for ws in wb:
         assert ws.freeze_panes == "A2", ws.title
         assert ws.auto_filter.ref == f"A1:{ws.cell(1, ws.max_column).column_letter}" \
                                      f"{ws.max_row}", ws.title
         assert all((ws.column_dimensions[c].width or 0) >= 6 for c in "AB")
-    assert wb["Scores"].max_row == 4
+    assert wb["评分"].max_row == 4
+    # required phrases apart from the violations
+    kinds = {ws: {r[heads[ws].index("类型")].value for r in wb[ws].iter_rows(min_row=2)}
+             for ws in ("违规", "合规用语")}
+    assert kinds == {"违规": {"服务忌语"}, "合规用语": {"规范用语"}}
+
+
+def test_xlsx_in_english(tmp_path: Path, pairs: list[Any]) -> None:
+    scores, findings, errors = _frames(pairs)
+    path = tmp_path / "r.xlsx"
+    write_xlsx_report(path, scores, findings, errors, {"policy": "default"}, lang="en")
+    wb = openpyxl.load_workbook(path)
+    assert wb.sheetnames == ["Scores", "Violations", "Compliant hits", "Agents", "Errors",
+                             "Summary"]
+    assert [c.value for c in wb["Scores"][1]][:3] == ["Conversation", "Score", "Grade"]
+    grades = [r[2].value for r in wb["Scores"].iter_rows(min_row=2)]
+    assert set(grades) <= {"excellent", "pass", "fail"}
+    with pytest.raises(ValueError, match="unknown language"):
+        write_xlsx_report(path, scores, findings, errors, {}, lang="fr")
 
 
 def test_xlsx_redacts_and_highlights(xlsx_report: Path) -> None:
@@ -406,8 +428,7 @@ def test_xlsx_redacts_and_highlights(xlsx_report: Path) -> None:
     assert not any(PHONE in v or ID_CARD in v for v in values)
     assert any(PHONE_MASKED in v for v in values)
     assert any(f"calls/{PHONE_MASKED}.txt" == v for v in values)
-    ws = wb["Findings"]
-    rows = list(ws.iter_rows(min_row=2))
+    rows = list(wb["违规"].iter_rows(min_row=2))
     ban = next(r for r in rows if r[4].value == SHIRK)
     assert ban[4].fill.start_color.rgb.endswith("FFC7CE")  # red fill on the matched text
     rich = ban[5].value  # the turn text, with the match in coloured bold
@@ -415,22 +436,50 @@ def test_xlsx_redacts_and_highlights(xlsx_report: Path) -> None:
     bold = [b for b in rich if not isinstance(b, str)]
     assert [b.text for b in bold] == [SHIRK] and bold[0].font.b
     assert PHONE_MASKED in str(rich)
-    req = next(r for r in rows if r[4].value == "您好")
+    assert ban[5].alignment.wrap_text  # long text wraps
+    req = next(r for r in wb["合规用语"].iter_rows(min_row=2) if r[4].value == "您好")
     assert req[4].fill.start_color.rgb.endswith("C6EFCE")
+
+
+def test_xlsx_conditional_formats_and_review_column(xlsx_report: Path) -> None:
+    wb = openpyxl.load_workbook(xlsx_report)
+    ws = wb["评分"]
+    rules = {str(rng.sqref): [r for r in rng.rules] for rng in ws.conditional_formatting}
+    # low scores red by a conditional format, at the pass line (60 without a policy)
+    score_rules = rules["B2:B4"]
+    assert score_rules[0].operator == "lessThan" and score_rules[0].formula == ["60"]
+    row_rule = next(r for ref, rs in rules.items() if ref.startswith("A2:") for r in rs)
+    assert "B2<60" in row_rule.formula[0] and '"是"' in row_rule.formula[0]
+    by_id = {r[0].value: r for r in ws.iter_rows(min_row=2)}
+    assert by_id["call-0002"][3].value == "是" and by_id["call-0001"][3].value == "否"
+    # the verdict column offers 确认 / 误报 / 待定
+    v = wb["违规"]
+    (dv,) = v.data_validations.dataValidation
+    assert dv.type == "list" and dv.formula1 == '"确认,误报,待定"'
+    col = [c.value for c in v[1]].index("复核结论")
+    assert str(dv.sqref).startswith(f"{v.cell(1, col + 1).column_letter}2:")
+
+
+def test_xlsx_pass_line_follows_policy_and_fail_under(tmp_path: Path, pairs: list[Any],
+                                                      analyzer: Analyzer) -> None:
+    scores, findings, errors = _frames(pairs)
+    for fail_under, line in ((None, f"{analyzer.policy.grades[-2].min:g}"), (85.0, "85")):
+        path = tmp_path / "r.xlsx"
+        write_xlsx_report(path, scores, findings, errors, {}, policy=analyzer.policy,
+                          fail_under=fail_under)
+        ws = openpyxl.load_workbook(path)["评分"]
+        rule = next(r for rng in ws.conditional_formatting if str(rng.sqref) == "B2:B4"
+                    for r in rng.rules)
+        assert rule.formula == [line]
 
 
 def test_xlsx_failed_rows_and_formulas(xlsx_report: Path) -> None:
     wb = openpyxl.load_workbook(xlsx_report)
-    ws = wb["Scores"]
-    by_id = {r[0].value: r for r in ws.iter_rows(min_row=2)}
-    assert by_id["call-0002"][1].fill.start_color.rgb.endswith("FFC7CE")  # vetoed, 30
-    assert by_id["call-0002"][1].font.color.rgb.endswith("C00000")
-    assert by_id["call-0001"][1].fill.fill_type is None
-    f = wb["Findings"]
+    f = wb["违规"]
     cell = next(r[5] for r in f.iter_rows(min_row=2) if r[0].value == "x")
     assert cell.value == "=1+1" and cell.data_type == "s"  # text, never a formula
-    summary = {r[0].value: r[1].value for r in wb["Summary"].iter_rows(min_row=2)}
-    assert summary["grades.优秀"] == 2 and summary["policy"] == "default"
+    summary = {r[0].value: r[1].value for r in wb["汇总"].iter_rows(min_row=2)}
+    assert summary["grades.优秀"] == 2 and summary["策略"] == "default"
 
 
 def test_xlsx_without_redaction_and_summary_frame(tmp_path: Path, pairs: list[Any]) -> None:
@@ -439,10 +488,11 @@ def test_xlsx_without_redaction_and_summary_frame(tmp_path: Path, pairs: list[An
     write_xlsx_report(path, scores, findings, errors.iloc[:0],
                       pd.DataFrame({"metric": ["n"], "value": [3]}), redact=False)
     wb = openpyxl.load_workbook(path)
-    values = [str(c.value) for row in wb["Findings"].iter_rows() for c in row]
+    values = [str(c.value) for ws in ("违规", "合规用语") for row in wb[ws].iter_rows()
+              for c in row]
     assert any(PHONE in v for v in values)
-    assert wb["Errors"].max_row == 1 and wb["Errors"].auto_filter.ref == "A1:D1"
-    assert [c.value for c in wb["Summary"][1]] == ["metric", "value"]
+    assert wb["读取错误"].max_row == 1 and wb["读取错误"].auto_filter.ref == "A1:D1"
+    assert [c.value for c in wb["汇总"][1]] == ["指标", "值"]
 
 
 def test_xlsx_long_and_illegal_text(tmp_path: Path) -> None:
@@ -450,7 +500,7 @@ def test_xlsx_long_and_illegal_text(tmp_path: Path) -> None:
     df = pd.DataFrame({"id": ["a"], "note": [long]})
     write_xlsx_report(tmp_path / "r.xlsx", df, df.iloc[:0], df.iloc[:0], {})
     wb = openpyxl.load_workbook(tmp_path / "r.xlsx")
-    value = wb["Scores"]["B2"].value
+    value = wb["评分"]["B2"].value
     assert len(value) == 32_767 and value.endswith("…")
 
 

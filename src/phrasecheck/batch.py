@@ -77,7 +77,9 @@ class BatchConfig:
     lexicons: tuple[str, ...] = ()
     default_lexicon: bool = True
     model: Any = "default"
-    redact: bool = True
+    #: what the outputs mask: True (numbers and e-mail addresses), False, or the kinds
+    #: (see :func:`phrasecheck.reports.redact.redactor`)
+    redact: Any = True
 
     def build(self) -> Any:
         from .analyzer import Analyzer
@@ -184,7 +186,7 @@ CHUNK = 32
 class _Rows:
     """Makes the output rows of scored conversations, as text for the streamed tables."""
 
-    def __init__(self, analyzer: Any, redact: bool, formats: Sequence[str] = (),
+    def __init__(self, analyzer: Any, redact: Any, formats: Sequence[str] = (),
                  context: int = CONTEXT_CHARS) -> None:
         self.rules_by_cat = _rules_by_category(analyzer.policy)
         self.bases = analyzer.lexicon.bases
@@ -705,13 +707,14 @@ def run_batch(
     formats: Sequence[str] = ("csv", "xlsx", "html"),
     jobs: int = 1,
     resume: bool = False,
-    redact: bool = True,
+    redact: Any = True,
     fail_under: float | None = None,
     errors: Callable[[], Sequence[ReadError]] = lambda: (),
     on_scored: Callable[[int, int], None] | None = None,
     analyzer: Any = None,
     context: int = CONTEXT_CHARS,
     turns: bool = False,
+    lang: str = "zh",
 ) -> BatchResult:
     """Score the conversations of ``files`` (read with ``read_options``, the keyword
     arguments of :func:`~phrasecheck.readers.read_conversations`), then ``conversations``,
@@ -726,7 +729,10 @@ def run_batch(
     the reports use) defaults to ``config.build()``; it must be built from ``config``.
     ``context`` is how many characters of the turn either side of a finding its row keeps;
     ``turns=True`` also writes each turn's whole text once, to ``turns.*`` (csv, jsonl and
-    parquet formats).
+    parquet formats). ``redact`` is what the outputs mask (``True``: numbers and e-mail
+    addresses; or kinds such as ``"names,addresses"``, see
+    :func:`~phrasecheck.reports.redact.redactor`); ``fail_under`` is also the reports' pass
+    line; ``lang`` the language of the reports (``"zh"`` or ``"en"``).
     """
     if context < 0:
         raise ValueError(f"context={context}: expected a number of characters >= 0")
@@ -872,25 +878,30 @@ def run_batch(
     # duplicate ids last, in input order, so a resumed run lists them as a whole one does
     result.errors = [*read_errors, *ids.notes, *errors()]
     result.outputs += write_outputs(out, records_path, result, analyzer, formats, redact,
-                                    streamed=streamed, context=context, turns=turns)
+                                    streamed=streamed, context=context, turns=turns,
+                                    fail_under=fail_under, lang=lang)
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _redactor(enabled: bool) -> Callable[[str], str]:
-    if not enabled:
-        return lambda s: s
-    from .reports.redact import redact
+def _redactor(spec: Any) -> Callable[[str], str]:
+    from .reports.redact import redactor
 
-    return redact
+    red = redactor(spec)
+    return (lambda s: s) if red is None else red
 
 
 def write_outputs(out: Path, records_path: Path, result: BatchResult, analyzer: Any,
-                  formats: Sequence[str], redact: bool, streamed: Sequence[str] = (),
-                  context: int = CONTEXT_CHARS, turns: bool = False) -> list[Path]:
+                  formats: Sequence[str], redact: Any, streamed: Sequence[str] = (),
+                  context: int = CONTEXT_CHARS, turns: bool = False,
+                  fail_under: float | None = None, lang: str = "zh",
+                  verdicts: Mapping[Any, Any] | None = None,
+                  original: Mapping[str, tuple[float, str]] | None = None) -> list[Path]:
     """Write the outputs from the records file; ``streamed`` formats already have their
     scores and findings tables (written while scoring) and only get the errors table (and
-    the turns table with ``turns=True``)."""
+    the turns table with ``turns=True``). ``verdicts`` (review key -> verdict) and
+    ``original`` (id -> score and grade before review) are those of a reviewed run
+    (:mod:`phrasecheck.review`): the reports show them."""
     written: list[Path] = []
     policy, lexicon = analyzer.policy, analyzer.lexicon
     rules_by_cat = _rules_by_category(policy)
@@ -904,6 +915,25 @@ def write_outputs(out: Path, records_path: Path, result: BatchResult, analyzer: 
     def finding_rows() -> Iterator[dict[str, Any]]:
         for c, s in _read_records(records_path):
             yield from _finding_rows(c, s, rules_by_cat, lexicon.bases, red, context)
+
+    def category_title(code: str) -> str:
+        cat = lexicon.categories.get(code)
+        return code if cat is None or not cat.title else (
+            cat.title if lang == "zh" else f"{code} ({cat.title})")
+
+    def violation_rows() -> Iterator[dict[str, Any]]:
+        from .reports.rows import violation_rows as rows
+
+        for c, s in _read_records(records_path):
+            yield from rows(c, s, _finding_rows(c, s, rules_by_cat, lexicon.bases, red,
+                                                context),
+                            lexicon.bases, red, lang, category_title, verdicts)
+
+    def rule_rows() -> Iterator[dict[str, Any]]:
+        from .reports.rows import rule_evidence_rows
+
+        for _, s in _read_records(records_path):
+            yield from rule_evidence_rows(s, red, lang, category_title)
 
     def turn_rows() -> Iterator[dict[str, Any]]:
         for c, _ in _read_records(records_path):
@@ -927,7 +957,8 @@ def write_outputs(out: Path, records_path: Path, result: BatchResult, analyzer: 
             if turns:
                 written.append(_write_table(out / "turns", fmt, TURN_COLUMNS, turn_rows))
     if "xlsx" in formats:
-        from .reports.excel import RowTable, write_xlsx_report
+        from .reports.excel import VIOLATION_COLUMNS, RowTable, write_xlsx_report
+        from .reports.rows import RULE_EVIDENCE_COLUMNS
 
         def table(columns: Sequence[str], rows: Callable[[], Iterable[dict[str, Any]]]
                   ) -> RowTable:
@@ -936,10 +967,16 @@ def write_outputs(out: Path, records_path: Path, result: BatchResult, analyzer: 
         path = out / "report.xlsx"
         # streamed from the records file (memory does not grow with the batch); the texts in
         # finding_rows are already redacted
-        write_xlsx_report(path, table(score_cols, score_rows),
+        xlsx_scores = score_cols
+        if original:
+            xlsx_scores = [*score_cols[:3], "score_before", "grade_before", *score_cols[3:]]
+        write_xlsx_report(path, table(xlsx_scores, _with_before(score_rows, original)),
                           table(FINDING_OUT_COLUMNS, finding_rows),
-                          table(ERROR_COLUMNS, error_rows), summary_dict(result, policy),
-                          redact=False)
+                          table(ERROR_COLUMNS, error_rows),
+                          summary_dict(result, policy, fail_under), redact=False,
+                          fail_under=fail_under, policy=policy, lang=lang,
+                          violations=table(VIOLATION_COLUMNS, violation_rows),
+                          rule_evidence=table(RULE_EVIDENCE_COLUMNS, rule_rows))
         written.append(path)
     if "html" in formats:
         from .reports.html import write_html_report
@@ -949,13 +986,35 @@ def write_outputs(out: Path, records_path: Path, result: BatchResult, analyzer: 
         sections: Literal["all", "failed"] = (
             "all" if result.total <= HTML_ALL_SECTIONS else "failed")
         write_html_report(path, lambda: _read_records(records_path), errors=result.errors,
-                          policy=policy, lexicon=lexicon, redact=redact, sections=sections)
+                          policy=policy, lexicon=lexicon, redact=red if redact else False,
+                          sections=sections, fail_under=fail_under, lang=lang,
+                          verdicts=list((verdicts or {}).values()), original_scores=original)
         written.append(path)
     return written
 
 
-def summary_dict(result: BatchResult, policy: Any) -> dict[str, Any]:
+def _with_before(rows: Callable[[], Iterator[dict[str, Any]]],
+                 original: Mapping[str, tuple[float, str]] | None
+                 ) -> Callable[[], Iterator[dict[str, Any]]]:
+    """Score rows with the score and grade before review, when a review was merged."""
+    if not original:
+        return rows
+
+    def with_before() -> Iterator[dict[str, Any]]:
+        for r in rows():
+            before = original.get(r["id"])
+            yield {**r, "score_before": None if before is None else before[0],
+                   "grade_before": None if before is None else before[1]}
+
+    return with_before
+
+
+def summary_dict(result: BatchResult, policy: Any, fail_under: float | None = None
+                 ) -> dict[str, Any]:
+    from .reports.html import pass_line
+
     mean = result.mean_score
+    line = pass_line(policy, fail_under)
     return {
         "policy": policy.name,
         "conversations scored": result.total,
@@ -963,6 +1022,7 @@ def summary_dict(result: BatchResult, policy: Any) -> dict[str, Any]:
         "mean score": None if mean is None else round(mean, 2),
         "median score": round(statistics.median(result.scores), 2) if result.scores else None,
         "vetoed": result.vetoed,
+        "pass line": line,
         **{f"grade {g}": n for g, n in sorted(result.grades.items())},
         **{f"violations of {r}": n for r, n in result.violations.most_common()},
     }

@@ -123,9 +123,15 @@ def score(
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes (default: one "
                                                            "per core, none for inputs under "
                                                            "1 MB).")] = 0,
-    redact: Annotated[bool, typer.Option("--redact/--no-redact",
-                                         help="Mask phone, ID, bank-card numbers and e-mail "
-                                              "addresses in every output.")] = True,
+    redact: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--redact", metavar="KINDS",
+        help="What every output masks besides phone, ID, bank-card numbers and e-mail "
+             "addresses (always, unless --no-redact): names, addresses or all "
+             "(comma-separated).")] = None,
+    no_redact: Annotated[bool, typer.Option("--no-redact", help="Mask nothing.")] = False,
+    lang: Annotated[str, typer.Option(
+        "--lang", help="Language of the reports and the summary: zh (default) or en; the "
+                       "columns of csv/jsonl/parquet stay English keys.")] = "zh",
     fail_under: Annotated[Optional[float], typer.Option(  # noqa: UP045
         "--fail-under", help="Exit 1 if any conversation scores below this.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Skip conversations already "
@@ -158,6 +164,8 @@ def score(
                                      "MB.")] = 128,
 ) -> None:
     """Batch-score transcripts into scores, findings, errors and reports."""
+    redaction = _redaction(redact, no_redact)
+    lang = _lang(lang)
     if engine not in ("local", "dask"):
         raise _usage_error(f"unknown engine {engine!r} (available: local, dask)")
     if engine == "dask":
@@ -165,7 +173,9 @@ def score(
 
         ignored = [name for name, used in (
             ("--format", format != "csv,xlsx,html"), ("--encoding", encoding is not None),
-            ("--agent-speaker", bool(agent_speaker)), ("--resume", resume)) if used]
+            ("--agent-speaker", bool(agent_speaker)), ("--resume", resume),
+            ("--redact names/addresses", redaction is not None and len(redaction.kinds) > 1),
+            ("--lang", lang != "zh")) if used]
         if ignored:
             _console(stderr=True).print(
                 f"[yellow]warning:[/] {', '.join(ignored)} ignored with --engine dask "
@@ -174,7 +184,8 @@ def score(
         raise typer.Exit(run_cli(
             inputs, out=out, scheduler=scheduler, jobs=jobs, policy=_policy_ref(policy),
             lexicons=[str(p) for p in lexicon or []], default_lexicon=not no_default_lexicon,
-            model=_model_ref(model), redact=redact, fail_under=fail_under, quiet=quiet))
+            model=_model_ref(model), redact=redaction is not None, fail_under=fail_under,
+            quiet=quiet))
     from .batch import FORMATS, BatchConfig, auto_jobs, run_batch
     from .readers import expand_inputs, read_stream
     from .types import ReadError
@@ -216,7 +227,7 @@ def score(
     config = BatchConfig(policy=_policy_ref(policy),
                          lexicons=tuple(str(p) for p in lexicon or []),
                          default_lexicon=not no_default_lexicon, model=_model_ref(model),
-                         redact=redact)
+                         redact=redaction or False)
     if out.exists() and not out.is_dir():
         raise _usage_error(f"--out {out} is a file, not a folder", EXIT_OUTPUT)
     progress = _Progress(len(files), quiet)
@@ -224,9 +235,9 @@ def score(
         with progress:
             result = run_batch(from_stdin(), out, files=files, read_options=options,
                                config=config, formats=formats, jobs=n_jobs, resume=resume,
-                               redact=redact, fail_under=fail_under,
+                               redact=redaction or False, fail_under=fail_under,
                                errors=lambda: stdin_errors, on_scored=progress.advance,
-                               analyzer=analyzer, context=context, turns=turns)
+                               analyzer=analyzer, context=context, turns=turns, lang=lang)
     except OSError as exc:
         # the readers turn every input problem into an error row: what is left is writing
         where = exc.filename if exc.filename is not None else out
@@ -237,7 +248,7 @@ def score(
         raise _usage_error("interrupted; run the same command with --resume to continue",
                            EXIT_INTERRUPTED) from None
     if not quiet:
-        _print_summary(result, analyzer)
+        _print_summary(result, analyzer, lang)
     if result.below:
         raise typer.Exit(EXIT_BELOW)
     if result.total == 0 and result.errors:
@@ -246,6 +257,29 @@ def score(
                 f"[bold red]error:[/] no conversation could be read ({len(result.errors)} "
                 "problem(s), listed in errors.*)", soft_wrap=True)
         raise typer.Exit(EXIT_NOTHING_READ)
+
+
+def _redaction(kinds: str | None, none: bool) -> Any:
+    """The Redactor of --redact/--no-redact (None: mask nothing)."""
+    from .reports.redact import redactor
+
+    if none:
+        if kinds:
+            raise _usage_error("--redact and --no-redact contradict each other")
+        return None
+    try:
+        return redactor(kinds or True)
+    except ValueError as exc:
+        raise _usage_error(f"--redact: {exc}") from None
+
+
+def _lang(lang: str) -> str:
+    from .i18n import check_lang
+
+    try:
+        return check_lang(lang)
+    except ValueError as exc:
+        raise _usage_error(f"--lang: {exc}") from None
 
 
 def _what_exists(missing: str) -> str:
@@ -307,36 +341,42 @@ class _Progress:
             self.bar.__exit__(*exc)
 
 
-def _print_summary(result: Any, analyzer: Any) -> None:
+def _print_summary(result: Any, analyzer: Any, lang: str = "zh") -> None:
     from rich.table import Table
 
     from ._unicode import display_path
+    from .i18n import grade_label, summary_label
+
+    def L(key: str) -> str:
+        return summary_label(key, lang)
 
     console = _console()
-    t = Table(title=f"phrasecheck · policy {analyzer.policy.name}", show_header=False)
+    t = Table(title=f"phrasecheck · {L('policy')} {analyzer.policy.name}", show_header=False)
     t.add_column(style="bold")
     t.add_column()
     mean = result.mean_score
-    t.add_row("conversations scored", f"{result.total}"
-              + (f" ({result.resumed} from an earlier run)" if result.resumed else ""))
-    t.add_row("errors (files/lines not read)", str(len(result.errors)))
-    t.add_row("mean score", "–" if mean is None else f"{mean:.1f}")
-    t.add_row("grades", "  ".join(f"{g} {n}" for g, n in sorted(result.grades.items())))
-    t.add_row("vetoed (一票否决)", str(result.vetoed))
+    t.add_row(L("conversations scored"), f"{result.total}"
+              + (f" ({result.resumed} {L('resumed')})" if result.resumed else ""))
+    t.add_row(L("errors (files/lines not read)"), str(len(result.errors)))
+    t.add_row(L("mean score"), "–" if mean is None else f"{mean:.1f}")
+    t.add_row(L("grade"), "  ".join(f"{grade_label(g, lang)} {n}"
+                                    for g, n in sorted(result.grades.items())))
+    t.add_row(L("vetoed"), str(result.vetoed))
     top = result.violations.most_common(5)
     titles = {r.id: r.title for r in analyzer.policy.rules}
-    t.add_row("most frequent violations",
-              "\n".join(f"{n:>4} × {rid} {titles.get(rid, '')}" for rid, n in top) or "none")
-    t.add_row("time", f"{result.seconds:.1f} s")
+    t.add_row(L("most frequent violations"),
+              "\n".join(f"{n:>4} × {rid} {titles.get(rid, '')}" for rid, n in top)
+              or L("none"))
+    t.add_row(L("time"), f"{result.seconds:.1f} s")
     console.print(t)
     if result.errors:
-        console.print(f"[yellow]{len(result.errors)} input problem(s)[/], first few:")
+        console.print(f"[yellow]{L('input problems').format(n=len(result.errors))}[/]")
         for e in result.errors[:5]:
             console.print(f"  {e}", soft_wrap=True, markup=False)
     for p in result.outputs:
-        console.print(f"wrote {display_path(p)}", soft_wrap=True, markup=False)
+        console.print(f"{L('wrote')} {display_path(p)}", soft_wrap=True, markup=False)
     if result.below:
-        console.print(f"[red]{len(result.below)} conversation(s) below --fail-under[/]")
+        console.print(f"[red]{L('below').format(n=len(result.below))}[/]")
 
 
 # --------------------------------------------------------------------------------- check

@@ -1,20 +1,28 @@
 """The HTML report: one self-contained file a QA lead opens in any browser, offline.
 
 Inline CSS, a little vanilla JavaScript (table sort and filter, opening a conversation from its
-link) and hand-drawn SVG charts; no network access, no external resource of any kind, and a
-Content-Security-Policy that lets only the report's own script run (by its hash), so even a
-conversation that smuggled markup past the escaping could not execute anything.
+link, the review marks) and hand-drawn SVG charts; no network access, no external resource of
+any kind, and a Content-Security-Policy that lets only the report's own script run (by its
+hash), so even a conversation that smuggled markup past the escaping could not execute anything.
 
 The page is Jinja2 templates (``templates/report.html``, ``templates/conversation.html``)
 with autoescaping on, so every value is escaped unless it is markup built here on purpose:
 the SVG charts, the style sheet and the script (``templates/report.css``, ``report.js``).
 This module works out what to show (redaction, titles, which findings a rule rests on, the
-nesting of highlights); the templates say how it looks.
+nesting of highlights, the order); the templates say how it looks. Everything a person reads
+is in Chinese unless ``lang="en"`` (:mod:`phrasecheck.i18n`).
 
-The conversations are streamed twice from ``records()``: once for the overview, charts and
-tables, once for the per-conversation sections, which the template renders one at a time as
-they come. Only small per-conversation rows (id, score, grade, …) are kept between the
-passes, in a temporary file, so memory stays flat for any number of conversations.
+Conversations are listed worst first (lowest score first; input order among equals), in the
+table and in the details. The conversations are streamed twice from ``records()``: once for
+the overview, charts and table rows, once for the per-conversation sections, each rendered
+into a temporary file as it comes; the page then takes rows and sections from those files in
+worst-first order. Memory stays flat for any number of conversations.
+
+Review: each finding and each failed rule carries its key (turn, span, code; rule id), and
+the script adds 确认 / 误报 / 待定 buttons and a comment box to it, keeps the marks in the
+browser (``localStorage``) and exports them as CSV or JSON for ``phrasecheck review apply``
+(:mod:`phrasecheck.review`). Verdicts already merged into the run are shown as the starting
+state.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import math
 import os
 import statistics
 import tempfile
+import unicodedata
 import zlib
 from array import array
 from collections import Counter
@@ -37,29 +46,29 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import IO, TYPE_CHECKING, Any, Literal
 
+from .. import i18n
 from ..lexicon import Lexicon
 from ..policy import Policy
 from ..types import Conversation, ConversationScore, Evidence, Finding, ReadError, RuleResult, Turn
 from ._atomic import atomic_write
-from .redact import redact as redact_text
+from .redact import redactor
 
 if TYPE_CHECKING:
     import jinja2
 
+    from ..review import Verdict
+
 __all__ = ["DEFAULT_TITLE", "Records", "write_html_report"]
 
-DEFAULT_TITLE = "phrasecheck 服务用语质检报告 (QA report)"
+DEFAULT_TITLE = "phrasecheck 服务用语质检报告"
 
 Records = Callable[[], Iterable[tuple[Conversation, ConversationScore]]]
 
-ROLE_LABELS = {"agent": "坐席", "customer": "客户", "system": "系统", "unknown": "未知"}
-KIND_LABELS = {"required": "规范用语 required", "banned": "服务忌语 banned", "cue": "线索 cue",
-               "classifier": "语气模型 tone model"}
-OUTCOME_LABELS = {"pass": "通过 pass", "fail": "未通过 fail", "na": "不适用 n/a"}
-OUTCOME_SHORT = {"pass": "通过", "fail": "未通过", "na": "不适用"}
 _MARK_CLASS = {"required": "req", "banned": "ban", "cue": "cue"}
 _MARK_PRIORITY = {"ban": 3, "cue": 2, "req": 1}
 _MAX_CHART_BARS = 15
+#: a turn whose role was inferred with less confidence than this is marked in the details
+LOW_ROLE_CONFIDENCE = 0.6
 
 
 def esc(value: object) -> str:
@@ -77,10 +86,13 @@ def write_html_report(
     errors: Iterable[ReadError | Mapping[str, Any]] = (),
     policy: Policy | None = None,
     lexicon: Lexicon | None = None,
-    redact: bool = True,
-    title: str = DEFAULT_TITLE,
+    redact: bool | str | Sequence[str] | Callable[[str], str] = True,
+    title: str | None = None,
     fail_under: float | None = None,
     sections: Literal["all", "failed"] = "all",
+    lang: str = i18n.DEFAULT_LANG,
+    verdicts: Iterable[Verdict] = (),
+    original_scores: Mapping[str, tuple[float, str]] | None = None,
 ) -> None:
     """Write the HTML report to ``path`` (atomically).
 
@@ -90,10 +102,15 @@ def write_html_report(
     ``errors`` are the files or lines that could not be read. ``policy`` and ``lexicon``, when
     given, supply rule titles, grade order, category titles and the text of basis clauses.
     ``redact`` masks personal data in every text shown (same length, so highlights still
-    line up). A conversation counts as failed when vetoed or scoring below ``fail_under``
-    (default: the policy's lowest passing grade, else 60). ``sections="failed"`` writes the
-    per-conversation sections of failed conversations only (for very large batches; the
-    table still lists every conversation).
+    line up): ``True`` for numbers and e-mail addresses, or the kinds to mask
+    (``"pii,names,addresses"``, see :mod:`phrasecheck.reports.redact`), or any function of a
+    text that keeps its length. A conversation counts as failed when vetoed or scoring below
+    ``fail_under`` (default: the policy's lowest passing grade, else 60): the same pass line
+    as the Excel report's. ``sections="failed"`` writes the per-conversation sections of
+    failed conversations only (for very large batches; the table still lists every
+    conversation). ``lang`` is ``"zh"`` (default) or ``"en"``. ``verdicts`` are review
+    verdicts already merged (shown as each item's starting state) and ``original_scores``
+    the scores before review (``id -> (score, grade)``), shown next to reviewed ones.
     """
     if not callable(records):
         raise TypeError("records must be a zero-argument callable returning a fresh iterator "
@@ -101,14 +118,23 @@ def write_html_report(
                         f"got {type(records).__name__}")
     if sections not in ("all", "failed"):
         raise ValueError(f"sections must be 'all' or 'failed', got {sections!r}")
-    ctx = _Context.make(policy, lexicon, redact, fail_under)
+    i18n.check_lang(lang)
+    ctx = _Context.make(policy, lexicon, redact, fail_under, lang)
     ctx.sections = sections
+    ctx.original = dict(original_scores or {})
     error_list = [_error_tuple(e) for e in errors]
-    with tempfile.TemporaryFile("w+", encoding="utf-8") as rows_file:
+    seeded = [v for v in verdicts]
+    with tempfile.TemporaryFile("w+b") as rows_file, \
+            tempfile.TemporaryFile("w+b") as sections_file:
         agg = _first_pass(records(), ctx, rows_file)
-        rows_file.seek(0)
+        index = _render_sections(records, ctx, agg, sections_file)
         with atomic_write(path, "w", encoding="utf-8", newline="\n") as out:
-            _write_document(out, records, ctx, agg, rows_file, error_list, title)
+            _write_document(out, ctx, agg, rows_file, sections_file, index, error_list,
+                            title or _default_title(lang), seeded)
+
+
+def _default_title(lang: str) -> str:
+    return DEFAULT_TITLE if lang == "zh" else "phrasecheck courtesy-compliance QA report"
 
 
 # ------------------------------------------------------------------------------ context
@@ -118,25 +144,22 @@ def write_html_report(
 class _Context:
     policy: Policy | None
     lexicon: Lexicon | None
-    redact: bool
+    redactor: Callable[[str], str] | None
     threshold: float
+    lang: str = i18n.DEFAULT_LANG
     rule_titles: dict[str, str] = field(default_factory=dict)
     rule_bases: dict[str, str | None] = field(default_factory=dict)
     rules_by_category: dict[str, list[str]] = field(default_factory=dict)
     classifier_rules: dict[str, list[str]] = field(default_factory=dict)
     bases_used: dict[str, None] = field(default_factory=dict)  # ordered set
     sections: str = "all"
+    original: dict[str, tuple[float, str]] = field(default_factory=dict)
 
     @classmethod
-    def make(cls, policy: Policy | None, lexicon: Lexicon | None, redact: bool,
-             fail_under: float | None) -> _Context:
-        if fail_under is not None:
-            threshold = float(fail_under)
-        elif policy is not None and len(policy.grades) >= 2:
-            threshold = policy.grades[-2].min
-        else:
-            threshold = 60.0
-        ctx = cls(policy, lexicon, redact, threshold)
+    def make(cls, policy: Policy | None, lexicon: Lexicon | None,
+             redact: bool | str | Sequence[str] | Callable[[str], str],
+             fail_under: float | None, lang: str = i18n.DEFAULT_LANG) -> _Context:
+        ctx = cls(policy, lexicon, _as_redactor(redact), pass_line(policy, fail_under), lang)
         if policy is not None:
             for r in policy.rules:
                 ctx.rule_titles[r.id] = r.title
@@ -148,15 +171,23 @@ class _Context:
                     ctx.classifier_rules.setdefault(str(r.spec.get("label")), []).append(r.id)
         return ctx
 
+    @property
+    def L(self) -> i18n.Labels:
+        return i18n.labels(self.lang)
+
+    @property
+    def redact(self) -> bool:
+        return self.redactor is not None
+
     def red(self, text: object) -> str:
         s = "" if text is None else str(text)
-        return redact_text(s) if self.redact else s
+        return self.redactor(s) if self.redactor is not None else s
 
     def category_title(self, code: str) -> str:
         if self.lexicon is not None:
             cat = self.lexicon.categories.get(code)
             if cat is not None and cat.title:
-                return f"{cat.title} {code}"
+                return cat.title if self.lang == "zh" else f"{code} ({cat.title})"
         return code
 
     def basis_text(self, basis_id: str | None) -> str:
@@ -174,8 +205,29 @@ class _Context:
         b = self.lexicon.bases.get(basis_id) if self.lexicon is not None else None
         return b.title if b is not None else basis_id
 
+    def rule_title(self, rule_id: str, given: str = "") -> str:
+        return given or self.rule_titles.get(rule_id, "") or rule_id
+
     def failed(self, s: ConversationScore) -> bool:
         return bool(s.vetoed) or s.score < self.threshold
+
+
+def pass_line(policy: Policy | None, fail_under: float | None) -> float:
+    """The score below which a conversation fails: ``fail_under`` when given, else the
+    policy's lowest passing grade (the minimum of its second-lowest grade), else 60. The
+    HTML and Excel reports both use it, so the same conversations are red in both."""
+    if fail_under is not None:
+        return float(fail_under)
+    if policy is not None and len(policy.grades) >= 2:
+        return float(policy.grades[-2].min)
+    return 60.0
+
+
+def _as_redactor(redact: bool | str | Sequence[str] | Callable[[str], str]
+                 ) -> Callable[[str], str] | None:
+    if callable(redact) and not isinstance(redact, (str, bool)):
+        return redact
+    return redactor(redact)
 
 
 def _error_tuple(e: ReadError | Mapping[str, Any]) -> tuple[str, str, str]:
@@ -195,6 +247,7 @@ class _Aggregates:
     total: float = 0.0
     scores: array[float] = field(default_factory=lambda: array("d"))
     ids: array[int] = field(default_factory=lambda: array("L"))
+    offsets: array[int] = field(default_factory=lambda: array("Q"))  # of the table rows
     grades: Counter[str] = field(default_factory=Counter)
     vetoed: int = 0
     failed: int = 0
@@ -205,6 +258,11 @@ class _Aggregates:
     has_agent: bool = False
     has_domain: bool = False
 
+    def worst_first(self) -> list[int]:
+        """Positions of the conversations, lowest score first (input order among equals)."""
+        scores = self.scores
+        return sorted(range(self.n), key=lambda i: (scores[i], i))
+
 
 def _meta(c: Conversation, s: ConversationScore, key: str) -> str | None:
     v = c.metadata.get(key)
@@ -213,8 +271,21 @@ def _meta(c: Conversation, s: ConversationScore, key: str) -> str | None:
     return None if v is None or v == "" else str(v)
 
 
+def violations(sc: ConversationScore) -> int:
+    """What failed in a conversation, counted once each: every banned-phrase and tone-model
+    finding, and every failed rule that none of those findings already stands for (a missing
+    greeting, an unanswered complaint, a hold without 请稍等)."""
+    bad = {(f.turn, f.start, f.end, f.code) for f in sc.findings if f.kind != "required"}
+    n = len(bad)
+    for r in sc.rule_results:
+        if r.passed is False and not any((e.turn, e.start, e.end, e.code) in bad
+                                         for e in r.evidence):
+            n += 1
+    return n
+
+
 def _first_pass(items: Iterable[tuple[Conversation, ConversationScore]], ctx: _Context,
-                rows: IO[str]) -> _Aggregates:
+                rows: IO[bytes]) -> _Aggregates:
     agg = _Aggregates()
     for conv, sc in items:
         agg.n += 1
@@ -241,6 +312,7 @@ def _first_pass(items: Iterable[tuple[Conversation, ConversationScore]], ctx: _C
             if b:
                 ctx.bases_used[b] = None
         agent, domain = _meta(conv, sc, "agent_id"), _meta(conv, sc, "domain")
+        n_viol = violations(sc)
         if agent is not None:
             agg.has_agent = True
             a = agg.agents.setdefault(agent, [0, 0.0, 0, math.inf, 0])
@@ -250,10 +322,13 @@ def _first_pass(items: Iterable[tuple[Conversation, ConversationScore]], ctx: _C
             a[3] = min(a[3], sc.score)
             a[4] += len(failed_rules)
         agg.has_domain |= domain is not None
-        n_viol = sum(1 for f in sc.findings if f.kind != "required")
+        before = ctx.original.get(sc.id)
+        agg.offsets.append(rows.tell())
         rows.write(json.dumps([ctx.red(conv.id), sc.score, sc.grade, bool(sc.vetoed), failed,
-                               failed_rules, n_viol, agent, domain], ensure_ascii=False))
-        rows.write("\n")
+                               failed_rules, n_viol, agent, domain,
+                               None if before is None else before[0]],
+                              ensure_ascii=False).encode("utf-8", "surrogatepass"))
+        rows.write(b"\n")
     return agg
 
 
@@ -302,8 +377,37 @@ def _fmt(x: float) -> str:
     return f"{x:.1f}".rstrip("0").rstrip(".") if not float(x).is_integer() else str(int(x))
 
 
-def _write_document(out: IO[str], records: Records, ctx: _Context, agg: _Aggregates,
-                    rows_file: IO[str], errors: list[tuple[str, str, str]], title: str) -> None:
+def _report_id(ctx: _Context, agg: _Aggregates) -> str:
+    """Names this report's conversations (and policy) for the browser's saved review marks:
+    the same run, written again after ``review apply``, keeps its marks."""
+    h = hashlib.sha256()
+    h.update((ctx.policy.name if ctx.policy is not None else "").encode("utf-8"))
+    h.update(agg.ids.tobytes())
+    return h.hexdigest()[:16]
+
+
+def _verdict_seed(verdicts: Sequence[Verdict], ctx: _Context) -> str:
+    """The verdicts already merged, as JSON for the page's data block (``<`` escaped, so
+    no text can close the block)."""
+    rows = [{"c": ctx.red(v.conversation_id), "g": v.target, "t": v.turn, "s": v.start,
+             "e": v.end, "k": v.code or "", "r": v.rule or "", "v": v.verdict,
+             "w": v.reviewer, "m": v.comment, "at": v.time} for v in verdicts]
+    return json.dumps(rows, ensure_ascii=False).replace("<", "\\u003c")
+
+
+def _js_labels(ctx: _Context) -> str:
+    L = ctx.L
+    data = {"verdicts": {k: i18n.value_label("verdict", k, ctx.lang)
+                         for k in ("confirmed", "false_positive", "pending")},
+            "comment": L.comment_placeholder, "counts": L.review_counts,
+            "count": L.count_js, "clear": L.clear_confirm}
+    return json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")
+
+
+def _write_document(out: IO[str], ctx: _Context, agg: _Aggregates, rows_file: IO[bytes],
+                    sections_file: IO[bytes], index: list[tuple[int, int, int]],
+                    errors: list[tuple[str, str, str]], title: str,
+                    verdicts: Sequence[Verdict]) -> None:
     from markupsafe import Markup
 
     # the text of the <script> element, which the CSP allows by its hash
@@ -311,31 +415,37 @@ def _write_document(out: IO[str], records: Records, ctx: _Context, agg: _Aggrega
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
     csp = (f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{digest}'; "
            "img-src data:; base-uri 'none'; form-action 'none'")
+    order = agg.worst_first()
     page = _environment().get_template("report.html").generate(
-        title=title, csp=csp, css=Markup("\n" + _asset("report.css")), script=Markup(script),
+        L=ctx.L, lang=ctx.lang, title=title, csp=csp,
+        css=Markup("\n" + _asset("report.css")), script=Markup(script),
         now=datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), policy=ctx.policy,
         redact=ctx.redact, n=agg.n, has_agent=agg.has_agent, has_domain=agg.has_domain,
         cards=_cards(ctx, agg, len(errors)), grades=_grade_chips(ctx, agg),
         histogram=Markup(_histogram(ctx, agg)), rule_bars=Markup(_rule_bars(ctx, agg)),
         category_bars=Markup(_category_bars(ctx, agg)),
-        rows=_table_rows(rows_file, ctx.sections == "all"), agents=_agent_rows(agg),
-        errors=[(redact_text(path), line, redact_text(reason)) for path, line, reason in errors],
-        sections=_sections(records, ctx, agg), bases=_bases(ctx))
+        rows=_table_rows(rows_file, agg, order, ctx), agents=_agent_rows(agg),
+        errors=[(ctx.red(path), line, ctx.red(reason)) for path, line, reason in errors],
+        sections=_stored_sections(sections_file, index, agg, order),
+        bases=_bases(ctx), report_id=_report_id(ctx, agg),
+        seed=Markup(_verdict_seed(verdicts, ctx)), js_labels=Markup(_js_labels(ctx)),
+        reviewed=len(verdicts), threshold=_fmt(ctx.threshold))
     for chunk in page:
         out.write(chunk)
 
 
 def _cards(ctx: _Context, agg: _Aggregates, n_errors: int) -> list[tuple[str, str, str, str]]:
-    """The overview's figures: (label, English label, value, CSS class)."""
+    """The overview's figures: (label, hint, value, CSS class)."""
+    L = ctx.L
     mean = agg.total / agg.n if agg.n else math.nan
     median = statistics.median(agg.scores) if agg.n else math.nan
     return [
-        ("会话数", "conversations", str(agg.n), ""),
-        ("读取错误", "errors", str(n_errors), "bad" if n_errors else ""),
-        ("平均分", "mean score", _fmt(round(mean, 1)), ""),
-        ("中位数", "median score", _fmt(round(median, 1)), ""),
-        ("一票否决", "vetoed", str(agg.vetoed), "bad" if agg.vetoed else ""),
-        (f"未达标 (<{_fmt(ctx.threshold)} 或否决)", "failed", str(agg.failed),
+        (L.card_conversations, "", str(agg.n), ""),
+        (L.card_errors, "", str(n_errors), "bad" if n_errors else ""),
+        (L.card_mean, "", _fmt(round(mean, 1)), ""),
+        (L.card_median, "", _fmt(round(median, 1)), ""),
+        (L.card_vetoed, "", str(agg.vetoed), "bad" if agg.vetoed else ""),
+        (L.card_failed, L.card_failed_hint.format(line=_fmt(ctx.threshold)), str(agg.failed),
          "bad" if agg.failed else ""),
     ]
 
@@ -345,8 +455,8 @@ def _grade_chips(ctx: _Context, agg: _Aggregates) -> list[tuple[str, int, str]]:
     order = [g.name for g in ctx.policy.grades] if ctx.policy is not None else []
     names = [g for g in order if g in agg.grades] + sorted(g for g in agg.grades
                                                            if g not in order)
-    return [(g, agg.grades[g], f"{100 * agg.grades[g] / agg.n if agg.n else 0:.0f}")
-            for g in names]
+    return [(i18n.grade_label(g, ctx.lang), agg.grades[g],
+             f"{100 * agg.grades[g] / agg.n if agg.n else 0:.0f}") for g in names]
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,14 +474,21 @@ class _Row:
     violations: int
     agent: str | None
     domain: str | None
+    before: float | None  # the score before review, when a review changed it
 
 
-def _table_rows(rows_file: IO[str], all_sections: bool) -> Iterator[_Row]:
-    """The conversation table's rows, read back one at a time from the first pass."""
-    for i, line in enumerate(rows_file):
-        cid, score, grade, vetoed, failed, failed_rules, n_viol, agent, domain = json.loads(line)
-        yield _Row(i, cid, all_sections or failed, score, grade, vetoed, failed,
-                   ", ".join(failed_rules), n_viol, agent, domain)
+def _table_rows(rows_file: IO[bytes], agg: _Aggregates, order: Sequence[int], ctx: _Context
+                ) -> Iterator[_Row]:
+    """The conversation table's rows, worst first, read back one at a time."""
+    all_sections = ctx.sections == "all"
+    for i in order:
+        rows_file.seek(agg.offsets[i])
+        (cid, score, grade, vetoed, failed, failed_rules, n_viol, agent, domain,
+         before) = json.loads(rows_file.readline())
+        titles = "、".join(ctx.rule_title(r, agg.rule_titles.get(r, "")) for r in failed_rules)
+        yield _Row(i, cid, all_sections or failed, score, i18n.grade_label(grade, ctx.lang),
+                   vetoed, failed, titles, n_viol, agent, domain,
+                   before if before is not None and before != score else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -407,10 +524,13 @@ def _bases(ctx: _Context) -> list[tuple[str, str, str]]:
     return out
 
 
-def _sections(records: Records, ctx: _Context, agg: _Aggregates
-              ) -> Iterator[_ConversationView]:
-    """The second pass: each conversation to show, as the template's ``conversation`` wants
-    it; checks that ``records()`` yields the conversations of the first pass again."""
+def _render_sections(records: Records, ctx: _Context, agg: _Aggregates, out: IO[bytes]
+                     ) -> list[tuple[int, int, int]]:
+    """The second pass: each conversation to show, rendered into ``out`` as it comes;
+    returns (position, offset, length) of each. Checks that ``records()`` yields the
+    conversations of the first pass again."""
+    macro = _environment().get_template("conversation.html").module.conversation  # type: ignore[attr-defined]
+    index: list[tuple[int, int, int]] = []
     n = 0
     for conv, sc in records():
         if n >= agg.n or zlib.crc32(conv.id.encode("utf-8", "surrogatepass")) != agg.ids[n]:
@@ -418,11 +538,26 @@ def _sections(records: Records, ctx: _Context, agg: _Aggregates
                              f"(at position {n + 1}); it must return a fresh iterator over the "
                              "same conversations in the same order each time")
         if ctx.sections == "all" or ctx.failed(sc):
-            yield _conversation(n, conv, sc, ctx)
+            data = str(macro(_conversation(n, conv, sc, ctx), ctx.L)).encode(
+                "utf-8", "surrogatepass")
+            index.append((n, out.tell(), len(data)))
+            out.write(data)
         n += 1
     if n != agg.n:
         raise ValueError(f"records() yielded {agg.n} conversations the first time and {n} the "
                          "second; it must return the same conversations each time")
+    return index
+
+
+def _stored_sections(store: IO[bytes], index: list[tuple[int, int, int]], agg: _Aggregates,
+                     order: Sequence[int]) -> Iterator[Any]:
+    """The rendered sections, worst first, read back one at a time."""
+    from markupsafe import Markup
+
+    rank = {pos: r for r, pos in enumerate(order)}
+    for _, offset, length in sorted(index, key=lambda x: rank[x[0]]):
+        store.seek(offset)
+        yield Markup(store.read(length).decode("utf-8", "surrogatepass"))
 
 
 # ------------------------------------------------------------------------------ charts
@@ -446,7 +581,7 @@ def _histogram(ctx: _Context, agg: _Aggregates) -> str:
     peak = step * nticks
     bw = plot_w / nbins
     parts = [f"<svg class=\"chart\" viewBox=\"0 0 {width} {height}\" role=\"img\" "
-             f"aria-label=\"分数分布 (score distribution)\">"]
+             f"aria-label=\"{esc(ctx.L.chart_scores)}\">"]
     for t in range(nticks + 1):  # horizontal grid lines
         y = topm + plot_h - plot_h * t / nticks
         parts.append(f"<line class=\"grid\" x1=\"{left}\" x2=\"{width - 8}\" y1=\"{y:.1f}\" "
@@ -466,8 +601,9 @@ def _histogram(ctx: _Context, agg: _Aggregates) -> str:
                          f"y=\"{topm + plot_h - h - 4:.1f}\" text-anchor=\"middle\">{n}</text>")
         parts.append(f"<text class=\"axis\" x=\"{x + bw / 2:.1f}\" y=\"{height - bottom + 16}\" "
                      f"text-anchor=\"middle\">{esc(label)}</text>")
+    caption = ctx.L.chart_score_axis.format(line=_fmt(ctx.threshold))
     parts.append(f"<text class=\"axis\" x=\"{left + plot_w / 2:.1f}\" y=\"{height - 4}\" "
-                 f"text-anchor=\"middle\">分数 (score) · 红色 = 低于 {_fmt(ctx.threshold)}</text>")
+                 f"text-anchor=\"middle\">{esc(caption)}</text>")
     parts.append("</svg>")
     return "".join(parts)
 
@@ -482,37 +618,77 @@ def _nice_step(peak: int) -> int:
         base *= 10
 
 
-def _bars(items: Sequence[tuple[str, int, str]], cls: str) -> str:
+def _display_width(s: str) -> int:
+    """Width of ``s`` in half-width cells (a CJK character takes two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in s)
+
+
+def _wrap(label: str, cells: int) -> list[str]:
+    """``label`` in lines of at most ``cells`` half-width cells (two lines at most; the
+    second ends in … only past that)."""
+    lines, line, width = [], "", 0
+    for ch in label:
+        w = _display_width(ch)
+        if width + w > cells and line:
+            lines.append(line)
+            line, width = "", 0
+        line += ch
+        width += w
+    lines.append(line)
+    if len(lines) > 2:
+        lines = [lines[0], lines[1][:-1] + "…"]
+    return lines
+
+
+_CELL_PX = 6.2  # one half-width cell at the charts' 11px font, in viewBox units
+
+
+def _bars(items: Sequence[tuple[str, int, str]], cls: str, empty: str) -> str:
+    """A horizontal bar chart. Labels are never cut: the label column is as wide as the
+    longest label needs (up to half the chart), and a longer label wraps onto two lines."""
     if not items:
-        return "<p class=\"empty\">无 (none)</p>"
-    label_w, width, row_h, pad = 190, 560, 22, 6
-    height = pad * 2 + row_h * len(items)
+        return f"<p class=\"empty\">{esc(empty)}</p>"
+    width, pad = 560, 6
+    longest = max(_display_width(label) for label, _, _ in items)
+    cells = min(longest, 42)
+    label_w = int(cells * _CELL_PX) + 14
+    wrapped = [_wrap(label, cells) for label, _, _ in items]
+    rows = [22 if len(w) == 1 else 34 for w in wrapped]
+    height = pad * 2 + sum(rows)
     peak = max(n for _, n, _ in items) or 1
     plot_w = width - label_w - 50
     parts = [f"<svg class=\"chart\" viewBox=\"0 0 {width} {height}\" role=\"img\">"]
-    for i, (label, n, tip) in enumerate(items):
-        y = pad + i * row_h
-        short = label if len(label) <= 14 else label[:13] + "…"
+    y = pad
+    for (_, n, tip), lines, row_h in zip(items, wrapped, rows, strict=True):
         bw = max(1.0, plot_w * n / peak)
-        parts.append(f"<text class=\"axis\" x=\"{label_w - 6}\" y=\"{y + 15}\" "
-                     f"text-anchor=\"end\">{esc(short)}<title>{esc(tip)}</title></text>"
-                     f"<rect class=\"{cls}\" x=\"{label_w}\" y=\"{y + 3}\" width=\"{bw:.1f}\" "
-                     f"height=\"{row_h - 6}\"><title>{esc(tip)}：{n}</title></rect>"
-                     f"<text class=\"val\" x=\"{label_w + bw + 4:.1f}\" y=\"{y + 15}\">{n}</text>")
+        mid = y + row_h / 2
+        if len(lines) == 1:
+            text = esc(lines[0])
+        else:
+            text = "".join(f"<tspan x=\"{label_w - 6}\" dy=\"{dy}\">{esc(part)}</tspan>"
+                           for part, dy in zip(lines, ("-0.2em", "1.2em"), strict=True))
+        parts.append(f"<text class=\"axis\" x=\"{label_w - 6}\" y=\"{mid + 4:.1f}\" "
+                     f"text-anchor=\"end\">{text}<title>{esc(tip)}</title></text>"
+                     f"<rect class=\"{cls}\" x=\"{label_w}\" y=\"{mid - 8:.1f}\" "
+                     f"width=\"{bw:.1f}\" height=\"16\"><title>{esc(tip)}：{n}</title></rect>"
+                     f"<text class=\"val\" x=\"{label_w + bw + 4:.1f}\" y=\"{mid + 4:.1f}\">"
+                     f"{n}</text>")
+        y += row_h
     parts.append("</svg>")
     return "".join(parts)
 
 
 def _rule_bars(ctx: _Context, agg: _Aggregates) -> str:
-    rules = [(f"{agg.rule_titles.get(r) or ctx.rule_titles.get(r) or r}", r, n)
+    rules = [(ctx.rule_title(r, agg.rule_titles.get(r, "")), r, n)
              for r, n in agg.rule_failures.most_common(_MAX_CHART_BARS)]
-    return _bars([(label, n, f"{rid}: {label}") for label, rid, n in rules], "bar-rule")
+    return _bars([(label, n, f"{rid}: {label}") for label, rid, n in rules], "bar-rule",
+                 ctx.L.none)
 
 
 def _category_bars(ctx: _Context, agg: _Aggregates) -> str:
     cats = [(ctx.category_title(c), n, c)
             for c, n in agg.categories.most_common(_MAX_CHART_BARS)]
-    return _bars(cats, "bar-cat")
+    return _bars(cats, "bar-cat", ctx.L.none)
 
 
 # ------------------------------------------------------------------------------ sections
@@ -552,10 +728,11 @@ class _Note:
     shown: str
     phrase: str | None  # the lexicon phrase, when it differs from the text
     rules: list[tuple[str, str | None]]  # (rule id, title to show)
-    basis_text: str | None  # the clause in full (violations)
-    basis_link: tuple[str, str] | None  # (clause id, title): a link (required phrases)
+    basis: tuple[str, str] | None  # (clause id, title): a link to the clause
     suggestion: str | None
     explanation: str | None
+    key: str  # turn:start:end, the review key with the code
+    rule_ids: str  # the rules the finding counts against, for the review export
 
 
 @dataclass(frozen=True, slots=True)
@@ -589,6 +766,7 @@ class _TurnView:
     who: str
     pieces: list[tuple[str, str, str]]  # see _mark_pieces
     notes: list[_Note]
+    low_conf: str | None  # the role's confidence, when low
 
 
 @dataclass(frozen=True, slots=True)
@@ -604,6 +782,32 @@ class _ConversationView:
     turns: list[_TurnView]
     orphans: list[_Note]  # findings whose turn the conversation does not have
     rules: list[_RuleRow]
+    failed_rules: list[tuple[str, str]]  # (rule id, title), for the badges in the summary
+    inferred: str | None  # how the roles were inferred, when they were (the badge's tip)
+    before: str | None  # the score before review, when a review changed it
+
+
+def _role_info(conv: Conversation, ctx: _Context) -> tuple[str | None, list[float | None]]:
+    """The inferred-roles badge's tip (None when the roles were given, not inferred) and
+    each turn's role confidence (None where unknown)."""
+    meta = conv.metadata
+    inf = meta.get("role_inference")
+    mono = meta.get("layout") == "mono"
+    tip = None
+    if isinstance(inf, Mapping) and inf.get("method") not in (None, "override", "aliases"):
+        conf = inf.get("confidence")
+        tip = ctx.L.inferred_roles_tip.format(
+            method=inf.get("method"),
+            conf="–" if not isinstance(conf, (int, float)) else f"{conf:.2f}")
+    elif mono:
+        tip = ctx.L.inferred_roles_tip.format(method="mono", conf="–")
+    per_turn: list[float | None] = [None] * len(conv.turns)
+    confs = meta.get("role_confidence")
+    if isinstance(confs, Sequence) and not isinstance(confs, str):
+        for i, c in enumerate(list(confs)[:len(per_turn)]):
+            if isinstance(c, (int, float)) and not isinstance(c, bool):
+                per_turn[i] = float(c)
+    return tip, per_turn
 
 
 def _conversation(n: int, conv: Conversation, sc: ConversationScore, ctx: _Context
@@ -616,29 +820,38 @@ def _conversation(n: int, conv: Conversation, sc: ConversationScore, ctx: _Conte
     by_turn: dict[int | None, list[Finding]] = {}
     for f in sc.findings:
         by_turn.setdefault(f.turn, []).append(f)
+    inferred, confidences = _role_info(conv, ctx)
     turn_text: dict[int, str] = {}  # redacted texts by turn index, for evidence
     turns = []
-    for t in conv.turns:
+    for pos, t in enumerate(conv.turns):
         text = ctx.red(t.text)
         turn_text[t.index] = text
-        turns.append(_turn(n, t, text, by_turn.get(t.index, []), ctx, by_evidence))
+        turns.append(_turn(n, t, text, by_turn.get(t.index, []), ctx, by_evidence,
+                           confidences[pos]))
     known_turns = set(turn_text)
     orphans = [_note(f, ctx.red(f.text), ctx, by_evidence)
                for k, fs in by_turn.items() if k not in known_turns for f in fs]
     meta = [(k, _meta(conv, sc, k)) for k in ("agent_id", "domain", "channel", "source")]
+    before = ctx.original.get(sc.id)
     return _ConversationView(
-        n=n, id=ctx.red(conv.id), failed=ctx.failed(sc), score=_fmt(sc.score), grade=sc.grade,
-        vetoed=sc.vetoed, n_turns=len(conv.turns),
-        info=" · ".join(f"{k}: {ctx.red(v)}" for k, v in meta if v is not None),
+        n=n, id=ctx.red(conv.id), failed=ctx.failed(sc), score=_fmt(sc.score),
+        grade=i18n.grade_label(sc.grade, ctx.lang), vetoed=sc.vetoed, n_turns=len(conv.turns),
+        info=" · ".join(f"{i18n.column_label(k, ctx.lang)}: {ctx.red(v)}"
+                        for k, v in meta if v is not None),
         turns=turns, orphans=orphans,
-        rules=[_rule_row(r, n, ctx, turn_text) for r in sc.rule_results])
+        rules=[_rule_row(r, n, ctx, turn_text) for r in sc.rule_results],
+        failed_rules=[(r.rule_id, ctx.rule_title(r.rule_id, r.title))
+                      for r in sc.rule_results if r.passed is False],
+        inferred=inferred,
+        before=None if before is None or before[0] == sc.score else _fmt(before[0]))
 
 
 def _turn(n: int, t: Turn, text: str, findings: list[Finding], ctx: _Context,
-          by_evidence: Mapping[tuple[Any, ...], list[str]]) -> _TurnView:
+          by_evidence: Mapping[tuple[Any, ...], list[str]],
+          confidence: float | None = None) -> _TurnView:
     tone = [f for f in findings if f.source == "classifier"]
-    role = t.role if t.role in ROLE_LABELS else "unknown"
-    who = [ROLE_LABELS[role]]
+    role = t.role if t.role in ("agent", "customer", "system", "unknown") else "unknown"
+    who = [i18n.value_label("role", role, ctx.lang)]
     if t.speaker and t.speaker != who[0]:
         who.append(ctx.red(t.speaker))
     if t.start is not None:
@@ -651,16 +864,17 @@ def _turn(n: int, t: Turn, text: str, findings: list[Finding], ctx: _Context,
         if ok and f.source != "classifier":
             spans.append((f.start, f.end, _MARK_CLASS.get(f.kind, "cue"), _tip(f, ctx)))
         notes.append(_note(f, text[f.start:f.end] if ok else ctx.red(f.text), ctx, by_evidence))
-    return _TurnView(cls=f"t {role}" + (" tone" if tone else ""), anchor=f"c{n}t{t.index}",
-                     index=t.index, who=" · ".join(who), pieces=_mark_pieces(text, spans),
-                     notes=notes)
+    low = confidence is not None and confidence < LOW_ROLE_CONFIDENCE
+    cls = f"t {role}" + (" tone" if tone else "") + (" lowconf" if low else "")
+    return _TurnView(cls=cls, anchor=f"c{n}t{t.index}", index=t.index, who=" · ".join(who),
+                     pieces=_mark_pieces(text, spans), notes=notes,
+                     low_conf=ctx.L.low_conf_turn.format(conf=f"{confidence:.2f}")
+                     if low and confidence is not None else None)
 
 
 def _tip(f: Finding, ctx: _Context) -> str:
-    tip = f"{f.code} · {ctx.category_title(f.category)} · {KIND_LABELS.get(_kind_of(f), f.kind)}"
-    if f.suggestion:
-        tip += f" · 建议：{f.suggestion}"
-    return tip
+    return (f"{f.code} · {ctx.category_title(f.category)} · "
+            f"{i18n.value_label('kind', _kind_of(f), ctx.lang)}")
 
 
 @dataclass
@@ -735,20 +949,22 @@ def _note(f: Finding, shown: str, ctx: _Context,
     kind = _kind_of(f)
     classifier = kind == "classifier"
     violation = kind != "required"
+    rules = _finding_rules(f, ctx, by_evidence)
     return _Note(
         cls={"required": "req", "banned": "ban", "classifier": "tone"}.get(kind, "cue"),
         code=f.code, category=ctx.category_title(f.category),
-        kind=KIND_LABELS.get(kind, kind),
+        kind=i18n.value_label("kind", kind, ctx.lang),
         p=f"{f.score:.2f}" if classifier else None, shown=shown,
         phrase=f.phrase if f.phrase and f.phrase != f.text else None,
         # rule titles are shown for violations
         rules=[(r, ctx.rule_titles[r] if violation and r in ctx.rule_titles else None)
-               for r in _finding_rules(f, ctx, by_evidence)],
-        # the clause in full for violations; a link (text on hover) for required phrases
-        basis_text=ctx.basis_text(f.basis) if f.basis and violation else None,
-        basis_link=(f.basis, ctx.basis_title(f.basis)) if f.basis and not violation else None,
+               for r in rules],
+        # one link to the clause (its text on hover, in full once in the bases section)
+        basis=(f.basis, ctx.basis_title(f.basis)) if f.basis else None,
         suggestion=f.suggestion or None,
-        explanation=ctx.red(f.explanation) if classifier and f.explanation else None)
+        explanation=(ctx.red(i18n.evidence_note(f.explanation, ctx.lang, ctx.category_title))
+                     if classifier and f.explanation else None),
+        key=f"{'' if f.turn is None else f.turn}:{f.start}:{f.end}", rule_ids=",".join(rules))
 
 
 def _evidence(e: Evidence, n: int, ctx: _Context, turn_text: Mapping[int, str]
@@ -765,7 +981,8 @@ def _evidence(e: Evidence, n: int, ctx: _Context, turn_text: Mapping[int, str]
             shown = ""
         if len(shown) > 80:
             shown = shown[:79] + "…"
-    return _EvidenceView(note=ctx.red(e.note), turn=e.turn, anchor=f"c{n}t{e.turn}",
+    note = i18n.evidence_note(e.note, ctx.lang, ctx.category_title)
+    return _EvidenceView(note=ctx.red(note), turn=e.turn, anchor=f"c{n}t{e.turn}",
                          shown=shown,
                          window=None if e.window is None else (e.window[0], e.window[1] - 1))
 
@@ -776,9 +993,10 @@ def _rule_row(r: RuleResult, n: int, ctx: _Context, turn_text: Mapping[int, str]
     basis_id = r.basis or ctx.rule_bases.get(r.rule_id)
     return _RuleRow(
         id=r.rule_id, title=r.title or ctx.rule_titles.get(r.rule_id, ""), outcome=outcome,
-        outcome_label=OUTCOME_SHORT[outcome], veto=r.veto,
+        outcome_label=i18n.value_label("outcome", outcome, ctx.lang), veto=r.veto,
         # every clause is listed once in #bases; failed rules link to theirs
         basis_id=basis_id if basis_id and outcome == "fail" else None,
         basis_title=ctx.basis_title(basis_id),
-        deduction=_fmt(r.deduction) if r.deduction else "", message=ctx.red(r.message),
+        deduction=_fmt(r.deduction) if r.deduction else "",
+        message=ctx.red(i18n.rule_message(r.message, ctx.lang, ctx.category_title)),
         evidence=[_evidence(e, n, ctx, turn_text) for e in r.evidence])

@@ -38,11 +38,14 @@ from collections.abc import Callable, Iterable
 
 __all__ = [
     "PII_KINDS",
+    "REDACT_KINDS",
+    "Redactor",
     "find_pii",
     "id_card_valid",
     "luhn_valid",
     "mask_span",
     "redact",
+    "redactor",
 ]
 
 PII_KINDS: tuple[str, ...] = ("id_card", "bank_card", "mobile", "landline", "email")
@@ -249,3 +252,84 @@ def redact(text: str, spans: Iterable[tuple[int, int, str]] | None = None) -> st
         masked = mask_span(text[start:end], kind)
         chars[start:end] = masked if len(masked) == end - start else "*" * (end - start)
     return text if chars is None else "".join(chars)
+
+
+# ------------------------------------------------------------------------------ redactors
+
+#: What a report can mask: ``pii`` (the numbers and e-mail addresses above, the default)
+#: and, on request, ``names`` and ``addresses`` (:mod:`phrasecheck.reports.names`).
+REDACT_KINDS: tuple[str, ...] = ("pii", "names", "addresses")
+
+
+class Redactor:
+    """Masks the chosen kinds of personal data in a text, keeping its length.
+
+    >>> Redactor(("pii",))("回拨 13812345678")
+    '回拨 138****5678'
+
+    Picklable (by its kinds), so batch workers can carry it.
+    """
+
+    __slots__ = ("_names", "kinds")
+
+    def __init__(self, kinds: Iterable[str] = ("pii",)) -> None:
+        wanted = tuple(dict.fromkeys(k.strip() for k in kinds if k.strip()))
+        unknown = [k for k in wanted if k not in REDACT_KINDS]
+        if unknown:
+            raise ValueError(f"unknown redaction kind {', '.join(map(repr, unknown))} "
+                             f"(available: {', '.join(REDACT_KINDS)})")
+        self.kinds = tuple(k for k in REDACT_KINDS if k in wanted)
+        self._names: Callable[[str], list[tuple[int, int, str]]] | None = None
+
+    def __repr__(self) -> str:
+        return f"Redactor({self.kinds!r})"
+
+    def __reduce__(self) -> tuple[type[Redactor], tuple[tuple[str, ...]]]:
+        return (Redactor, (self.kinds,))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Redactor) and other.kinds == self.kinds
+
+    def __hash__(self) -> int:
+        return hash(self.kinds)
+
+    def spans(self, text: str) -> list[tuple[int, int, str]]:
+        """Sorted, non-overlapping ``(start, end, kind)`` spans to mask in ``text``."""
+        spans = find_pii(text) if "pii" in self.kinds else []
+        if "names" in self.kinds or "addresses" in self.kinds:
+            finder = self._names
+            if finder is None:
+                from .names import NameFinder
+
+                finder = self._names = NameFinder(
+                    names="names" in self.kinds, addresses="addresses" in self.kinds).find
+            extra = [s for s in finder(text)
+                     if not any(s[0] < b and a < s[1] for a, b, _ in spans)]
+            spans = sorted([*spans, *extra])
+        return spans
+
+    def __call__(self, text: str) -> str:
+        if not text:
+            return text
+        if self.kinds == ("pii",):
+            return redact(text)
+        return redact(text, self.spans(text))
+
+
+def redactor(spec: bool | str | Iterable[str] | Redactor | None) -> Redactor | None:
+    """The :class:`Redactor` a report option asks for: ``True`` (numbers and e-mail
+    addresses), ``False``/``None`` (nothing), a comma-separated string or a list of kinds
+    (``"names,addresses"`` adds to the default ``pii``; ``"none"`` masks nothing)."""
+    if spec is None or spec is False:
+        return None
+    if spec is True:
+        return Redactor(("pii",))
+    if isinstance(spec, Redactor):
+        return spec
+    kinds = [k.strip() for k in (spec.split(",") if isinstance(spec, str) else spec)]
+    kinds = [k for k in kinds if k]
+    if kinds == ["none"]:
+        return None
+    if "all" in kinds:
+        kinds = list(REDACT_KINDS)
+    return Redactor(("pii", *kinds))
