@@ -443,6 +443,28 @@ def test_a_failing_disk_is_exit_4_and_leaves_no_temporary_files(
     assert score(str(DEMO), "--out", str(out), "--format", "csv", "--resume").exit_code == 0
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_FSIZE, SIGXFSZ")
+def test_a_real_write_error_is_exit_4_and_leaves_no_temporary_files(tmp_path: Path) -> None:
+    """The OS refuses a write (a file-size limit: EFBIG, as a full disk gives ENOSPC)."""
+    import resource
+    import signal
+    import subprocess
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failing write, not a killed process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))
+
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "phrasecheck.cli", "score", str(DEMO), "--out", str(out),
+         "--model", "none", "--quiet", "--jobs", "1"],
+        capture_output=True, text=True, timeout=600, preexec_fn=limit)
+    assert proc.returncode == 4, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()  # one line, no traceback
+    assert line.startswith("error: cannot write the outputs") and "File too large" in line
+    assert _leftovers(out) == []
+
+
 def test_resume_removes_what_a_killed_run_left(tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert score(str(DEMO), "--out", str(out), "--format", "csv").exit_code == 0

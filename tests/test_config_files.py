@@ -29,7 +29,7 @@ POLICIES = {
     "start_nan.yaml": (3, "start: Input should be a finite number"),
     "deduction_nan.yaml": (5, "rule 'greeting': deduction: Input should be a finite number"),
     "deduction_inf.yaml": (5, "rule 'closing': deduction: Input should be a finite number"),
-    "floor_above_start.yaml": (None, "'floor' (150) is above 'start' (100)"),
+    "floor_above_start.yaml": (4, "'floor' (150) is above 'start' (100)"),
     "version_2.yaml": (1, "version: Input should be 1, got 2"),
     "unknown_kind.yaml": (5, "rule 'greeting': kind: Input tag 'requir'"),
     "scope_zero.yaml": (5, "scope: Value error, must be anywhere, {first: N} or {last: N}"),

@@ -359,8 +359,13 @@ def load_policy(ref: str | os.PathLike[str] | Policy = "default") -> Policy:
     start = _number(merged.get("start", 100), chain[0][1], "start", issues)
     floor = _number(merged.get("floor", 0), chain[0][1], "floor", issues)
     if floor > start:
-        issues.append(ConfigIssue(chain[0][1], None, f"'floor' ({floor:g}) is above 'start' "
-                                  f"({start:g}): no score could reach a grade above it"))
+        # the file (and line) that set the later of the two
+        setter, at = next(((p, d.key_lines.get("floor") or d.key_lines.get("start"))
+                           for d, p in chain if "floor" in d.value or "start" in d.value),
+                          (chain[0][1], None))
+        issues.append(ConfigIssue(setter, at or None, f"'floor' ({floor:g}) is "
+                                  f"above 'start' ({start:g}): no score could reach a grade "
+                                  "above it"))
     if issues:
         raise PolicyError(issues)
     return Policy(
