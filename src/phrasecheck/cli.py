@@ -301,10 +301,10 @@ class _Progress:
         self.last_log = self.started
         self.bar: Any = None
         self.task: Any = None
-        self.console = _console(stderr=True)
+        self.console = None if quiet else _console(stderr=True)  # rich: not for --quiet
 
     def __enter__(self) -> _Progress:
-        if not self.quiet and self.console.is_terminal:
+        if self.console is not None and self.console.is_terminal:
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,
@@ -330,7 +330,7 @@ class _Progress:
         rate = self.done / max(now - self.started, 1e-9)
         if self.bar is not None:
             self.bar.update(self.task, completed=files_done, convs=self.done, rate=rate)
-        elif not self.quiet and now - self.last_log >= 5:
+        elif self.console is not None and now - self.last_log >= 5:
             self.last_log = now
             self.console.print(f"scored {self.done} conversations ({rate:.0f}/s), "
                                f"{files_done}/{self.files} files done", soft_wrap=True)
