@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import bisect
 import datetime
+import functools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -299,10 +300,8 @@ class Redactor:
         if "names" in self.kinds or "addresses" in self.kinds:
             finder = self._names
             if finder is None:
-                from .names import NameFinder
-
-                finder = self._names = NameFinder(
-                    names="names" in self.kinds, addresses="addresses" in self.kinds).find
+                finder = self._names = _name_finder("names" in self.kinds,
+                                                    "addresses" in self.kinds)
             extra = [s for s in finder(text)
                      if not any(s[0] < b and a < s[1] for a, b, _ in spans)]
             spans = sorted([*spans, *extra])
@@ -314,6 +313,14 @@ class Redactor:
         if self.kinds == ("pii",):
             return redact(text)
         return redact(text, self.spans(text))
+
+
+@functools.lru_cache(maxsize=4)
+def _name_finder(names: bool, addresses: bool) -> Callable[[str], list[tuple[int, int, str]]]:
+    """One finder (one loaded tagger) per process for each choice of kinds."""
+    from .names import NameFinder
+
+    return NameFinder(names=names, addresses=addresses).find
 
 
 def redactor(spec: bool | str | Iterable[str] | Redactor | None) -> Redactor | None:
