@@ -877,11 +877,42 @@ def run_batch(
 
     # duplicate ids last, in input order, so a resumed run lists them as a whole one does
     result.errors = [*read_errors, *ids.notes, *errors()]
+    _write_run_config(work, config, analyzer, formats, redact, fail_under, lang, context,
+                      turns, result.errors)
     result.outputs += write_outputs(out, records_path, result, analyzer, formats, redact,
                                     streamed=streamed, context=context, turns=turns,
                                     fail_under=fail_under, lang=lang)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _write_run_config(work: Path, config: BatchConfig, analyzer: Any, formats: Sequence[str],
+                      redact: Any, fail_under: float | None, lang: str, context: int,
+                      turns: bool, errors: Sequence[ReadError]) -> None:
+    """What ``phrasecheck review apply`` needs to write this run's outputs again:
+    ``run.json`` (the options) and ``errors.jsonl`` (the read errors)."""
+    from .reports.redact import redactor
+
+    policy = config.policy
+    if isinstance(policy, (str, os.PathLike)):
+        ref = os.fspath(policy)
+        if os.path.sep in ref or ref.endswith((".yaml", ".yml", ".toml")):
+            ref = os.path.abspath(ref)
+    else:  # a Policy object: the file it came from
+        sources = getattr(analyzer.policy, "sources", ())
+        ref = str(sources[0]) if sources else analyzer.policy.name
+    red = redactor(redact)
+    data = {"format": "phrasecheck-run", "version": 1, "policy": ref,
+            "lexicons": [os.path.abspath(p) for p in config.lexicons],
+            "default_lexicon": config.default_lexicon, "formats": list(formats),
+            "redact": None if red is None else list(red.kinds), "fail_under": fail_under,
+            "lang": lang, "context": context, "turns": turns}
+    with _AtomicFile(work / "run.json", "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(data, ensure_ascii=False, indent=1) + "\n")
+    with _AtomicFile(work / "errors.jsonl", "w", encoding="utf-8",
+                     errors=encode_errors()) as fh:
+        for e in errors:
+            fh.write(json.dumps(e.to_dict(), ensure_ascii=False) + "\n")
 
 
 def _redactor(spec: Any) -> Callable[[str], str]:

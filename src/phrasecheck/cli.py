@@ -25,6 +25,10 @@ app = typer.Typer(
 )
 lexicon_app = typer.Typer(help="Work with lexicon files.", no_args_is_help=True)
 app.add_typer(lexicon_app, name="lexicon")
+review_app = typer.Typer(help="The QA review loop: merge reviewers' verdicts (确认/误报/待定) "
+                              "into a scored run, and what they say about the detectors.",
+                         no_args_is_help=True)
+app.add_typer(review_app, name="review")
 
 #: Exit codes: done; a conversation scored below --fail-under; a usage error (bad option,
 #: policy, lexicon or model, missing input); no input could be read at all; the outputs
@@ -537,15 +541,183 @@ def train(
     output: Annotated[Path, typer.Option("--output", "-o", help="Model file to write "
                                                                 "(.json).")],
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    verdicts: Annotated[Optional[list[Path]], typer.Option(  # noqa: UP045
+        "--verdicts", help="Review verdicts (csv/json/jsonl/xlsx) whose tone-model "
+                           "findings become training rows: confirmed = that label, 误报 = ok "
+                           "(repeatable).")] = None,
+    scores: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--scores", help="The scored run the verdicts review (for the replies' full, "
+                         "unmasked text).")] = None,
 ) -> None:
-    """Train a reply-tone model on your own labelled replies."""
+    """Train a reply-tone model on your own labelled replies (and reviewed ones)."""
     from .classify import train_model
 
     if not data.exists():
         raise _usage_error(f"no such file or folder: {data}" + _what_exists(str(data)))
-    model = train_model(data, seed=seed)
+    training: Any = data
+    console = _console()
+    if verdicts:
+        from .classify.corpus import _as_frame
+        from .review import read_verdicts
+        from .review.training import merge_training, training_rows
+
+        found, problems = read_verdicts(verdicts)
+        for p in problems:
+            console.print(f"[yellow]warning:[/] {p}", soft_wrap=True, highlight=False)
+        try:
+            rows = training_rows(found, scores)
+        except FileNotFoundError as exc:
+            raise _usage_error(str(exc)) from None
+        training, added, replaced = merge_training(_as_frame(data), rows)
+        console.print(f"{added} reviewed repl(ies) added to the training data"
+                      + (f" ({replaced} earlier row(s) with the same text replaced)"
+                         if replaced else ""), soft_wrap=True, markup=False)
+    model = train_model(training, seed=seed)
     model.save(output)
-    _console().print(f"wrote {output}", soft_wrap=True, markup=False)
+    console.print(f"wrote {output}", soft_wrap=True, markup=False)
+
+
+# -------------------------------------------------------------------------------- review
+
+
+def _review_run(scores: Path) -> None:
+    from .batch import WORK_DIR
+
+    if not (scores / WORK_DIR / "records.jsonl").exists():
+        raise _usage_error(f"--scores {scores}: not the output folder of a `phrasecheck "
+                           "score` run (no .phrasecheck/records.jsonl)")
+
+
+@review_app.command("apply")
+def review_apply(
+    verdicts: Annotated[list[Path], typer.Argument(
+        help="Verdict files: exported from report.html (csv/json), the report.xlsx a "
+             "reviewer filled in, or jsonl.")],
+    scores: Annotated[Path, typer.Option("--scores", "-s",
+                                         help="The output folder of the scored run.")],
+    lang: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--lang", help="Language of the reports written again (default: the run's).")] = None,
+    fail_under: Annotated[Optional[float], typer.Option(  # noqa: UP045
+        "--fail-under", help="Pass line of the reports (default: the run's).")] = None,
+) -> None:
+    """Merge verdicts into a scored run: false alarms (误报) stop deducting, scores and
+    grades are recomputed and the outputs written again, with the audit trail in
+    review.csv; verdicts that match nothing are listed in review_unmatched.csv."""
+    from rich.markup import escape
+
+    from .i18n import grade_label
+    from .review.apply import apply_to_run
+
+    _review_run(scores)
+    language = _lang(lang) if lang is not None else None
+    try:
+        result = apply_to_run(scores, verdicts, lang=language, fail_under=fail_under)
+    except (FileNotFoundError, ValueError) as exc:
+        raise _usage_error(str(exc)) from None
+    except OSError as exc:
+        raise _usage_error(f"cannot write the outputs in {scores}: {exc}", EXIT_OUTPUT) from None
+    zh = (language or "zh") == "zh"
+    console = _console()
+    for p in result.problems:
+        console.print(f"[yellow]{'无法读取' if zh else 'not read'}:[/] {escape(str(p))}",
+                      soft_wrap=True)
+    counts = "  ".join(f"{k} {n}" for k, n in sorted(result.counts.items()))
+    console.print(
+        (f"新合并 {result.added} 条（累计 {result.total} 条，生效 {result.in_force} 条；匹配 "
+         f"{result.matched}，未匹配 {len(result.unmatched)}）{counts}") if zh else
+        (f"{result.added} new verdict(s) merged ({result.total} in all, {result.in_force} in "
+         f"force; {result.matched} matched, {len(result.unmatched)} unmatched) {counts}"),
+        soft_wrap=True, markup=False)
+    for cid, (s0, g0, s1, g1) in sorted(result.changed.items()):
+        console.print(f"  {cid}: {s0:g} {grade_label(g0, language or 'zh')} → {s1:g} "
+                      f"{grade_label(g1, language or 'zh')}", soft_wrap=True, markup=False)
+    for v, why in result.unmatched[:10]:
+        what = v.rule if v.target == "rule" else f"{v.code} @ {v.turn}:{v.start}-{v.end}"
+        console.print(f"  [yellow]{'未匹配' if zh else 'unmatched'}:[/] "
+                      f"{escape(v.conversation_id)} {escape(str(what))} ({escape(why)}; "
+                      f"{escape(v.origin)})", soft_wrap=True)
+    for path in result.outputs:
+        console.print(f"{'已写入' if zh else 'wrote'} {path}", soft_wrap=True, markup=False)
+
+
+@review_app.command("stats")
+def review_stats_cmd(
+    verdicts: Annotated[list[Path], typer.Argument(help="Verdict files (csv/json/jsonl/xlsx).")],
+    scores: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--scores", "-s", help="A scored run whose merged verdicts count too.")] = None,
+    lexicon: LexiconOpt = None,
+    out: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--out", "-o", help="Folder for review_stats.csv and review_allow.csv (default: "
+                            "--scores, else the current folder).")] = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="Rows of the most-dismissed "
+                                                          "table.")] = 10,
+) -> None:
+    """Precision per rule, lexicon entry and tone label from the verdicts, the entries
+    reviewers dismiss most, and suggested allow-list entries (with the context they were
+    dismissed in): as tables here and as CSV files."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from .batch import _write_table
+    from .lexicon import load_lexicon
+    from .review import read_verdicts
+    from .review.apply import STORE, current
+    from .review.stats import ALLOW_COLUMNS, STATS_COLUMNS, review_stats
+
+    found, problems = read_verdicts(verdicts)
+    console = _console()
+    for p in problems:
+        console.print(f"[yellow]warning:[/] {escape(str(p))}", soft_wrap=True)
+    if scores is not None:
+        from .batch import WORK_DIR
+        from .review.apply import _load_store
+
+        _review_run(scores)
+        found = [*_load_store(scores / WORK_DIR / STORE), *found]
+    lex = load_lexicon(*(lexicon or []))
+    stats = review_stats(current(found).values(), {e.code: e.phrase for e in lex})
+
+    def pct(p: float | None) -> str:
+        return "–" if p is None else f"{100 * p:.0f}%"
+
+    for title, rows in (("规则 (rule)", stats.rules), ("词条 (lexicon entry)", stats.entries),
+                        ("语气标签 (tone label)", stats.tones)):
+        if not rows:
+            continue
+        t = Table(title=f"精确率 precision · {title}")
+        for col in ("key", "phrase", "确认", "误报", "待定", "precision"):
+            t.add_column(col)
+        for r in rows:
+            t.add_row(escape(r.key), escape(r.phrase), str(r.counts["confirmed"]),
+                      str(r.counts["false_positive"]), str(r.counts["pending"]),
+                      pct(r.precision))
+        console.print(t)
+    worst = stats.most_dismissed[:top]
+    if worst:
+        t = Table(title="误报最多的词条 (dismissed most)")
+        for col in ("key", "phrase", "误报", "precision"):
+            t.add_column(col)
+        for r in worst:
+            t.add_row(escape(r.key), escape(r.phrase), str(r.counts["false_positive"]),
+                      pct(r.precision))
+        console.print(t)
+    if stats.allow:
+        t = Table(title="建议加入白名单 (suggested allow-list entries)")
+        for col in ("code", "phrase", "allow", "误报", "example"):
+            t.add_column(col)
+        for a in stats.allow[:top]:
+            t.add_row(escape(a["code"]), escape(a["phrase"]), escape(a["allow"]),
+                      str(a["dismissed"]), escape(a["example"]))
+        console.print(t)
+    folder = out or scores or Path(".")
+    folder.mkdir(parents=True, exist_ok=True)
+    rows_ = stats.rows()
+    allow = stats.allow
+    for path in (_write_table(folder / "review_stats", "csv", STATS_COLUMNS,
+                              lambda: iter(rows_)),
+                 _write_table(folder / "review_allow", "csv", ALLOW_COLUMNS,
+                              lambda: iter(allow))):
+        console.print(f"wrote {path}", soft_wrap=True, markup=False)
 
 
 @app.command("eval")
