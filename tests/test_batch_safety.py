@@ -477,7 +477,8 @@ def test_resume_removes_what_a_killed_run_left(tmp_path: Path) -> None:
     (out / ".keep-me").write_text("not ours", encoding="utf-8")
     assert score(str(DEMO), "--out", str(out), "--format", "csv", "--resume").exit_code == 0
     assert _leftovers(out) == [".keep-me"]
-    assert sorted(p.name for p in (out / ".phrasecheck").iterdir()) == ["records.jsonl"]
+    assert sorted(p.name for p in (out / ".phrasecheck").iterdir()) == [
+        "errors.jsonl", "records.jsonl", "run.json"]  # run.json, errors.jsonl: review apply
 
 
 def test_a_bad_model_path_is_a_usage_error(tmp_path: Path) -> None:

@@ -414,7 +414,13 @@ def remove_stale_files(out: Path) -> list[Path]:
         if temporary and n[1:].startswith(names) and p.is_file():
             p.unlink(missing_ok=True)
             removed.append(p)
-    parts = out / WORK_DIR / "parts"
+    work = out / WORK_DIR
+    if work.is_dir():  # run.json, errors.jsonl, reviewed.jsonl being written
+        for p in work.iterdir():
+            if p.name.startswith(".") and ".tmp-" in p.name and p.is_file():
+                p.unlink(missing_ok=True)
+                removed.append(p)
+    parts = work / "parts"
     if parts.is_dir():
         shutil.rmtree(parts, ignore_errors=True)
         removed.append(parts)
