@@ -6,6 +6,7 @@ for Chinese glyphs in screenshots). Skipped when no Chromium is installed.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -151,3 +152,105 @@ def test_sort_and_filter_in_chromium(report: Path, tmp_path: Path) -> None:
     asc, desc, shown, count = m.group(1).split("|")
     assert (asc, desc) == ("call-020", "call-001")
     assert shown == "8" and "匹配 8" in count and "共 25" in count
+
+
+# ------------------------------------------------------------------------ review loop
+# Chromium driven by Playwright (pip `playwright`, in the test extra) with the Debian
+# browser: `playwright install` would download its own build, which this needs none of.
+
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage"]
+
+
+def _rows(path: Path) -> dict[str, dict[str, str]]:
+    import csv
+
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        return {r["id"]: r for r in csv.DictReader(fh)}
+
+
+def test_review_in_the_browser_then_apply(tmp_path: Path) -> None:
+    """A reviewer opens report.html from file://, marks a banned phrase 误报, exports the
+    verdicts; `phrasecheck review apply` merges them and the score goes up."""
+    from playwright.sync_api import sync_playwright
+    from typer.testing import CliRunner
+
+    from phrasecheck.cli import app
+
+    assert CHROMIUM is not None
+    demo = Path(__file__).resolve().parents[1] / "corpora" / "demo"
+    out = tmp_path / "out"
+    runner = CliRunner()
+    res = runner.invoke(app, ["score", str(demo), "--out", str(out), "-q", "-j", "1",
+                              "--format", "csv,html"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    before = _rows(out / "scores.csv")
+
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            context = browser.new_context(accept_downloads=True)
+            page = context.new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto((out / "report.html").as_uri())
+            page.wait_for_function("document.body.dataset.ready === '1'")
+            page.fill("#rv-reviewer", "质检员-07")
+            page.dispatch_event("#rv-reviewer", "change")
+            # the worst conversation (not vetoed) with a banned lexicon phrase that deducts
+            cid, at = page.evaluate("""() => {
+              for (const li of document.querySelectorAll("details.conv li.ban")) {
+                const d = li.closest("details");
+                if (!d.querySelector("summary .badge.veto-mark") &&
+                    li.dataset.rules.split(",").includes("banned_phrases") &&
+                    !d.querySelector("summary").textContent.includes("一票否决"))
+                  return [d.dataset.cid, li.dataset.at];
+              }
+            }""")
+            details = page.locator(f'details.conv[data-cid="{cid}"]')
+            item = details.locator(f'li.ban[data-at="{at}"]').first
+            details.locator("summary").click()
+            button = item.locator("button.rv-false_positive")
+            button.click()
+            assert button.get_attribute("aria-pressed") == "true"
+            item.locator(".rv input").fill("方言，不是忌语")
+            item.locator(".rv input").dispatch_event("change")
+            assert "1 / " in page.inner_text("#rv-count")
+            # filter by review state: only the reviewed conversation stays
+            page.select_option("#rv-filter", "false_positive")
+            visible = page.eval_on_selector_all(
+                "details.conv", "ds => ds.filter(d => !d.hidden).map(d => d.dataset.cid)")
+            assert visible == [cid]
+            # the mark survives a reload (kept in the browser)
+            page.reload()
+            page.wait_for_function("document.body.dataset.ready === '1'")
+            assert "1 / " in page.inner_text("#rv-count")
+            with page.expect_download() as info:
+                page.click("#rv-json")
+            exported = tmp_path / "verdicts.json"
+            info.value.save_as(exported)
+            with page.expect_download() as info:
+                page.click("#rv-csv")
+            info.value.save_as(tmp_path / "verdicts.csv")
+        finally:
+            browser.close()
+    assert errors == []
+
+    doc = json.loads(exported.read_text(encoding="utf-8"))
+    (v,) = doc["verdicts"]
+    assert (v["conversation_id"], v["verdict"], v["reviewer"], v["comment"]) == (
+        cid, "false_positive", "质检员-07", "方言，不是忌语")
+    assert v["text"] and v["text"] in v["context"] and v["time"]
+    assert (tmp_path / "verdicts.csv").read_text(encoding="utf-8-sig").count("\n") == 2
+
+    res = runner.invoke(app, ["review", "apply", str(exported), "--scores", str(out)],
+                        catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    after = _rows(out / "scores.csv")
+    assert float(after[cid]["score"]) > float(before[cid]["score"])
+    assert {k: r["score"] for k, r in after.items() if k != cid} == {
+        k: r["score"] for k, r in before.items() if k != cid}
+    # the report written again starts from the merged verdict
+    assert '"w": "质检员-07"' in (out / "report.html").read_text(encoding="utf-8")
