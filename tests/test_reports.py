@@ -557,3 +557,25 @@ def test_highlight_table(text: str, spans: list[tuple[int, int, str, str]], expe
     from phrasecheck.reports.html import _highlight
 
     assert _highlight(text, spans) == expected
+
+
+def test_html_marks_inferred_roles_and_low_confidence_turns(tmp_path: Path) -> None:
+    """Undiarised calls (issue 13's metadata): a badge on a conversation whose roles were
+    inferred, and the turns whose role is uncertain marked."""
+    conv = Conversation("mono-1", (
+        Turn(0, "agent", "您好，请讲"), Turn(1, "customer", "我想查社保"),
+        Turn(2, "agent", "好的，请稍等")),
+        {"layout": "mono", "role_inference": {"method": "cues", "confidence": 0.71},
+         "role_confidence": [0.95, 0.41, 0.88]})
+    given = Conversation("given-1", (Turn(0, "agent", "您好"),), {})
+    pairs = [(c, ConversationScore(c.id, 100.0, "优秀", False, (), ())) for c in (conv, given)]
+    path = tmp_path / "r.html"
+    write_html_report(path, lambda: iter(pairs))
+    raw = path.read_text(encoding="utf-8")
+    assert raw.count('class="badge inf"') == 1 and "置信度 0.71" in raw
+    doc = _parse(path)
+    assert "lowconf" in doc.turn_classes["c0t1"].split()
+    assert "lowconf" not in doc.turn_classes["c0t0"].split()
+    assert "角色置信度 0.41" in raw
+    write_html_report(path, lambda: iter(pairs), lang="en")
+    assert "roles inferred" in path.read_text(encoding="utf-8")
