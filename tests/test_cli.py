@@ -95,7 +95,8 @@ def test_outputs_are_consistent(broken_batch: tuple[Path, Path, Any]) -> None:
         assert (out / name).is_file(), name
     assert not list(out.glob(".*.tmp-*"))  # atomic writes leave no temporary files
     # workers' part files (whole input files' text, appended by the parent) are gone too
-    assert sorted(p.name for p in (out / ".phrasecheck").iterdir()) == ["records.jsonl"]
+    assert sorted(p.name for p in (out / ".phrasecheck").iterdir()) == [
+        "errors.jsonl", "records.jsonl", "run.json"]
     findings = rows(out / "findings.csv")
     assert findings
     for f in findings:

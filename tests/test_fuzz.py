@@ -171,7 +171,8 @@ def test_hostile_corpus(hostile_inputs: tuple[Path, dict[str, Any]], tmp_path: P
     assert_csv_inert(out)
     assert_reports_inert(out)
     # every file is either scored or listed, and nothing is left behind
-    assert sorted(p.name for p in (out / ".phrasecheck").iterdir()) == ["records.jsonl"]
+    assert sorted(p.name for p in (out / ".phrasecheck").iterdir()) == [
+        "errors.jsonl", "records.jsonl", "run.json"]
     assert not [p for p in out.iterdir() if p.name.startswith(".") and p.is_file()]
 
 
