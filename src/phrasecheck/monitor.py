@@ -399,14 +399,16 @@ class ConversationMonitor:
         }
 
     @classmethod
-    def restore(cls, analyzer: Analyzer, state: Mapping[str, Any]) -> ConversationMonitor:
-        """A monitor that continues from :meth:`export_state`'s output.
+    def restore(cls, analyzer: Analyzer, state: Mapping[str, Any], *, lang: str = "zh"
+                ) -> ConversationMonitor:
+        """A monitor that continues from :meth:`export_state`'s output (its new alerts in
+        ``lang``).
 
         ``analyzer`` must use the policy the state was exported under (a
         :class:`ValueError` says so otherwise, as it does for a malformed state).
         """
         try:
-            return cls._restore(analyzer, state)
+            return cls._restore(analyzer, state, lang)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             if isinstance(exc, ValueError) and str(exc).startswith("session state"):
                 raise
@@ -414,7 +416,8 @@ class ConversationMonitor:
             raise ValueError(f"session state: malformed ({what})") from None
 
     @classmethod
-    def _restore(cls, analyzer: Analyzer, state: Mapping[str, Any]) -> ConversationMonitor:
+    def _restore(cls, analyzer: Analyzer, state: Mapping[str, Any], lang: str = "zh"
+                 ) -> ConversationMonitor:
         if not isinstance(state, Mapping):
             raise ValueError(f"session state: expected an object, got {type(state).__name__}")
         if state.get("format") != STATE_FORMAT:
@@ -423,7 +426,7 @@ class ConversationMonitor:
         if state["policy"] != analyzer.policy.name:
             raise ValueError(f"session state: exported under policy {state['policy']!r}, "
                              f"this analyzer uses {analyzer.policy.name!r}")
-        m = cls(analyzer, str(state["id"]), state.get("metadata") or {})
+        m = cls(analyzer, str(state["id"]), state.get("metadata") or {}, lang=lang)
         for i, t in enumerate(state["turns"]):
             role, text = t["role"], t["text"]
             if role not in ROLES:
