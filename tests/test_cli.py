@@ -223,7 +223,9 @@ def test_stdin_jsonl(tmp_path: Path) -> None:
 def test_check_prints_findings_with_suggestions() -> None:
     result = run("check", "你烦不烦啊，这个不归我管", "--model", "none")
     assert result.exit_code == 0
-    assert "不归我管" in result.output and "say instead" in result.output
+    assert "不归我管" in result.output and "建议改为" in result.output  # Chinese by default
+    english = run("check", "你烦不烦啊，这个不归我管", "--model", "none", "--lang", "en")
+    assert "say instead" in english.output and "banned" in english.output
     as_json = json.loads(run("check", "您好，请稍等", "--json", "--model", "none").output)
     assert [f["code"] for f in as_json][:1] and all(
         "您好，请稍等"[f["start"]:f["end"]] == f["text"] for f in as_json)

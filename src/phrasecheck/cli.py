@@ -395,6 +395,8 @@ def check(
     no_default_lexicon: NoDefaultLexOpt = False,
     model: ModelOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print findings as JSON.")] = False,
+    lang: Annotated[str, typer.Option("--lang", help="zh (default) or en; --json keeps "
+                                                     "its English keys.")] = "zh",
 ) -> None:
     """Check one message and print its findings with the phrases highlighted."""
     import json
@@ -402,6 +404,10 @@ def check(
     from rich.markup import escape
     from rich.text import Text
 
+    from .i18n import value_label
+
+    lang = _lang(lang)
+    zh = lang == "zh"
     if text == "-":
         text = sys.stdin.read()
     analyzer = _analyzer(policy, lexicon, no_default_lexicon, model)
@@ -419,18 +425,23 @@ def check(
             styled.stylize(style, f.start, f.end)
     console.print(styled)
     if not findings:
-        console.print("[dim]no findings[/]")
+        console.print("[dim]" + ("没有发现" if zh else "no findings") + "[/]")
+    cats = analyzer.lexicon.categories
     for f in findings:
         colour = "green" if f.kind == "required" else "red"
+        kind = value_label("kind", "classifier" if f.source == "classifier" else f.kind, lang)
+        cat = cats.get(f.category)
+        category = cat.title if zh and cat is not None and cat.title else f.category
         # what the person wrote is text, not markup ('不[/]知道' once crashed the CLI)
-        console.print(f"[{colour}]{f.kind:>8}[/] {escape(f.code):<12} \\[{f.start}:{f.end}] "
-                      f"“{escape(f.text)}” {escape(f.category)}/{f.severity}", soft_wrap=True)
+        console.print(f"[{colour}]{escape(kind):>8}[/] {escape(f.code):<12} "
+                      f"\\[{f.start}:{f.end}] “{escape(f.text)}” {escape(category)}/"
+                      f"{value_label('severity', f.severity, lang)}", soft_wrap=True)
         if f.suggestion:
-            console.print(f"           say instead: {f.suggestion}", soft_wrap=True,
-                          markup=False)
+            console.print(f"           {'建议改为' if zh else 'say instead'}: {f.suggestion}",
+                          soft_wrap=True, markup=False)
         if f.basis and f.basis in analyzer.lexicon.bases:
-            console.print(f"           basis: {analyzer.lexicon.bases[f.basis]}",
-                          soft_wrap=True, style="dim")
+            console.print(f"           {'依据' if zh else 'basis'}: "
+                          f"{analyzer.lexicon.bases[f.basis]}", soft_wrap=True, style="dim")
 
 
 # ------------------------------------------------------------------------------ policies

@@ -429,7 +429,9 @@ def _write_document(out: IO[str], ctx: _Context, agg: _Aggregates, rows_file: IO
         sections=_stored_sections(sections_file, index, agg, order),
         bases=_bases(ctx), report_id=_report_id(ctx, agg),
         seed=Markup(_verdict_seed(verdicts, ctx)), js_labels=Markup(_js_labels(ctx)),
-        reviewed=len(verdicts), threshold=_fmt(ctx.threshold))
+        reviewed=len(verdicts), threshold=_fmt(ctx.threshold),
+        verdict_options=[(v, i18n.value_label("verdict", v, ctx.lang))
+                         for v in ("confirmed", "false_positive", "pending")])
     for chunk in page:
         out.write(chunk)
 
