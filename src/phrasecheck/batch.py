@@ -480,12 +480,16 @@ def _score_columns(policy: Any) -> list[str]:
 
 
 def _rules_by_category(policy: Any) -> dict[str, list[str]]:
+    """The rules a finding counts against, by its category: the phrase rules (forbid,
+    require, context, compositions) for a lexicon finding, under ``"classifier:LABEL"`` the
+    classifier rules for a tone-model finding (a lexicon hit in category ``rude`` is not a
+    ``rude_reply`` and a tone verdict is not a banned phrase)."""
     out: dict[str, list[str]] = {}
     for r in policy.rules:
         for cat in r.categories():
             out.setdefault(cat, []).append(r.id)
         if r.kind == "classifier":
-            out.setdefault(r.spec["label"], []).append(r.id)
+            out.setdefault(f"classifier:{r.spec['label']}", []).append(r.id)
     return out
 
 
@@ -514,7 +518,9 @@ def _finding_rows(c: Conversation, s: ConversationScore, rules_by_cat: dict[str,
             "context_start": None if ctext is None else cstart,
             "code": f.code, "category": f.category, "kind": f.kind, "severity": f.severity,
             "source": f.source, "score": f.score, "phrase": f.phrase,
-            "suggestion": f.suggestion, "rules": ",".join(rules_by_cat.get(f.category, [])),
+            "suggestion": f.suggestion,
+            "rules": ",".join(rules_by_cat.get(
+                f"classifier:{f.category}" if f.source == "classifier" else f.category, [])),
             "basis": f.basis, "basis_text": None if basis is None else basis.text,
             "explanation": f.explanation,
         }
