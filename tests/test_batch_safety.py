@@ -112,7 +112,7 @@ def test_csv_cells_never_start_a_formula(tmp_path: Path, jobs: str) -> None:
         lines.append(message(cid, "agent", f"{cell}您好，这个不归我管", agent_id=cell,
                              domain=cell))
         lines.append(message(cid, "customer", cell + "我要投诉"))
-    lines.append(json.dumps({"conversation_id": "=bad", "text": "没有角色"}))  # -> errors.csv
+    lines.append(json.dumps({"conversation_id": "=bad", "role": "agent"}))  # no text -> errors
     src.write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = tmp_path / "out"
     result = runner.invoke(app, ["score", str(src), "--out", str(out), "--model", "none",

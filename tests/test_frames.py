@@ -32,7 +32,7 @@ SCORE_DTYPES: list[tuple[str, str]] = [
     ("policy", "category"), ("n_findings", "Int64"), ("n_banned", "Int64"),
     ("failed_rules", "string"), ("deduction", "float64"), ("agent_id", "category"),
     ("domain", "category"), ("channel", "category"), ("source", "category"),
-    ("format", "category"),
+    ("format", "category"), ("layout", "category"), ("role_confidence", "Float64"),
 ]
 FINDING_DTYPES: list[tuple[str, str]] = [
     ("conversation_id", "string"), ("code", "category"), ("category", "category"),

@@ -128,8 +128,10 @@ def test_txt_line_without_prefix_before_first_turn(tmp_path: Path) -> None:
 
 
 def test_txt_many_lines_without_prefix_are_summarised(tmp_path: Path) -> None:
+    # layout="labelled": every line must carry a speaker prefix (by default such a file is
+    # an undiarised transcript; tests/test_mono.py)
     content = "".join(f"随便写点什么 {i}\n" for i in range(100))
-    convs, errors = read(write(tmp_path, "prose.txt", content))
+    convs, errors = read(write(tmp_path, "prose.txt", content), layout="labelled")
     assert convs == []
     assert len(errors) == 12  # 10 listed, one summary, one "no turns"
     assert errors[-2].reason.startswith("90 more lines")
@@ -398,6 +400,9 @@ def test_jsonl_bad_lines_are_reported_and_the_rest_read(tmp_path: Path) -> None:
     convs, errors = read(write(tmp_path, "bad.jsonl", content))
     assert [c.id for c in convs] == ["a", "b", "c"]
     assert turns(convs[0]) == [("agent", "您好"), ("customer", "好的")]
+    # a message without a role is an error once its conversation ends (a conversation with
+    # no role at all would be an undiarised transcript), so line 5 is reported after 6 and 7
+    errors.sort(key=lambda e: e.line or 0)
     assert [(e.line, e.conversation_id) for e in errors] == [
         (2, None), (4, "a"), (5, "a"), (6, None), (7, None), (9, "a"), (10, "a"), (11, "c")]
     assert errors[0].reason.startswith("malformed JSON")

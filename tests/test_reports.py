@@ -104,8 +104,7 @@ class _Doc(HTMLParser):
         self.rows: list[list[str]] = []
         self.cell: list[str] | None = None
         self.marks: list[tuple[str, str]] = []
-        self.mark: list[str] | None = None
-        self.mark_class = ""
+        self.open_marks: list[tuple[str, list[str]]] = []  # nested marks: the open ones
         self.ids: set[str] = set()
         self.attrs: list[tuple[str, str, str]] = []
         self.tags: list[str] = []
@@ -129,7 +128,7 @@ class _Doc(HTMLParser):
             if tag == "td":
                 self.cell = []
         if tag == "mark":
-            self.mark, self.mark_class = [], a.get("class") or ""
+            self.open_marks.append((a.get("class") or "", []))
         if tag not in ("br", "meta", "input", "line", "rect"):
             self.stack.append((tag, a))
 
@@ -137,9 +136,9 @@ class _Doc(HTMLParser):
         if tag == "td" and self.cell is not None and self.table == "conv-table":
             self.rows[-1].append("".join(self.cell))
             self.cell = None
-        if tag == "mark" and self.mark is not None:
-            self.marks.append((self.mark_class, "".join(self.mark)))
-            self.mark = None
+        if tag == "mark" and self.open_marks:
+            cls, parts = self.open_marks.pop()
+            self.marks.append((cls, "".join(parts)))
         if tag == "table":
             self.table = None
         while self.stack:
@@ -150,8 +149,8 @@ class _Doc(HTMLParser):
         self.text.append(data)
         if self.cell is not None:
             self.cell.append(data)
-        if self.mark is not None:
-            self.mark.append(data)
+        for _, parts in self.open_marks:  # the text of a nested mark is its parents' too
+            parts.append(data)
 
 
 def _parse(path: Path) -> _Doc:

@@ -105,12 +105,16 @@ class _Classifier(_Strict):
 class _Trigger(_Strict):
     categories: Categories | None = None
     role: Role | None = None
-    event: Literal["hold"] | None = None
+    event: Literal["hold", "complaint"] | None = None
+    # the complaint detector's probability at which a customer turn is a complaint
+    threshold: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
 
     @model_validator(mode="after")
     def _one_of(self) -> _Trigger:
         if (self.categories is None) == (self.event is None):
-            raise ValueError("needs either 'categories' or 'event: hold'")
+            raise ValueError("needs either 'categories' or 'event: hold|complaint'")
+        if self.threshold is not None and self.event is None:
+            raise ValueError("'threshold' goes with 'event: complaint' or 'event: hold'")
         return self
 
 

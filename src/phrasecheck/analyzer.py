@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ._cache import paused_gc
+from .complaints import CUE_MARK, ComplaintVerdict
 from .errors import PolicyError
 from .lexicon import Lexicon, load_lexicon
 from .matching import Overlap, PhraseMatcher
@@ -49,6 +50,9 @@ class Analyzer:
     model:
         ``"default"`` (the bundled reply-tone model, if installed), a model path, a loaded
         model object with ``predict(texts) -> list[ToneResult]``, or ``None`` for no classifier.
+    complaint_model:
+        the complaint detector for customer turns (:mod:`phrasecheck.complaints`), given like
+        ``model``; ``None`` finds complaints by the lexicon's cues alone.
     overlap:
         ``"longest"`` (default) or ``"all"``; see :mod:`phrasecheck.matching`.
     """
@@ -61,6 +65,7 @@ class Analyzer:
         default_lexicon: bool = True,
         lexicon: Lexicon | None = None,
         model: ModelSpec = "default",
+        complaint_model: ModelSpec = "default",
         overlap: Overlap = "longest",
         normalizer: Normalizer | None = None,
         tokenizer: Tokenizer | None = None,
@@ -95,6 +100,13 @@ class Analyzer:
             r.spec["label"]: float(r.spec.get("threshold", 0.5))
             for r in self.policy.rules if r.kind == "classifier"
         }
+        self._complaint_spec = complaint_model
+        self._complaint_model: Any = None
+        self._complaint_loaded = False
+        # the complaint detector runs only when a rule is triggered by complaint events
+        self._needs_complaints = any(
+            r.kind == "context" and r.spec["trigger"].get("event") == "complaint"
+            for r in self.policy.rules)
 
     def __repr__(self) -> str:
         return (f"Analyzer(policy={self.policy.name!r}, lexicon={self.lexicon!r}, "
@@ -115,11 +127,23 @@ class Analyzer:
                     self._model_loaded = True
         return self._model
 
+    @property
+    def complaint_model(self) -> Any:
+        """The complaint detector, loaded on first use (``None`` when there is none)."""
+        if not self._complaint_loaded:
+            with self._lock:
+                if not self._complaint_loaded:
+                    self._complaint_model = _load_model(self._complaint_spec, "complaint")
+                    self._complaint_loaded = True
+        return self._complaint_model
+
     def warm(self) -> Analyzer:
-        """Load jieba's dictionary and the model now rather than on first use."""
+        """Load jieba's dictionary and the models now rather than on first use."""
         load = getattr(self.tokenizer, "load", None)
         if load is not None:
             load()
+        if self._needs_complaints and self.complaint_model is not None:
+            self.complaint_model.predict(["你们怎么回事"])
         if self.model is not None:
             warm = getattr(self.model, "warm", None)
             if warm is not None:
@@ -184,14 +208,55 @@ class Analyzer:
 
     def _facts(self, conversation: Conversation,
                turn_findings: Sequence[Sequence[Finding]] | None = None,
-               tones: Mapping[int, ToneResult] | None = None) -> tuple[Facts, list[Finding]]:
+               tones: Mapping[int, ToneResult] | None = None,
+               complaints: Mapping[int, ComplaintVerdict] | None = None
+               ) -> tuple[Facts, list[Finding]]:
         if not isinstance(conversation, Conversation):
             raise TypeError(f"expected a Conversation, got {type(conversation).__name__}")
         per_turn = (self.turn_findings(conversation) if turn_findings is None
                     else [list(fs) for fs in turn_findings])
         reported = [f for fs in per_turn for f in fs if f.kind in _REPORTED_KINDS]
-        return Facts(conversation, per_turn, self._tone_fn(conversation.turns, tones),
-                     dict(self.policy.settings)), reported
+        turns = conversation.turns
+        return Facts(conversation, per_turn, self._tone_fn(turns, tones),
+                     dict(self.policy.settings),
+                     complaint=self._complaint_fn(turns, per_turn, complaints)), reported
+
+    def complaint_verdicts(self, texts: Sequence[str], cues: Sequence[bool]
+                           ) -> list[ComplaintVerdict]:
+        """The complaint detector's verdicts for customer ``texts`` (``cues[i]``: the
+        lexicon found a complaint cue in text ``i``). Requires a complaint model."""
+        model = self.complaint_model
+        if model is None:
+            raise RuntimeError("no complaint model is loaded")
+        inputs = [f"{t} {CUE_MARK}" if c else t for t, c in zip(texts, cues, strict=True)]
+        out = []
+        for r in model.predict(inputs):
+            p = float(r.probabilities.get("complaint", 0.0))
+            feats = tuple((n, w) for n, w in r.features if CUE_MARK not in n)
+            out.append(ComplaintVerdict(p, feats if r.label == "complaint" else ()))
+        return out
+
+    def _complaint_fn(self, turns: Sequence[Turn], findings: Sequence[Sequence[Finding]],
+                      known: Mapping[int, ComplaintVerdict] | None = None) -> Any:
+        if not self._needs_complaints:
+            return None
+        customer = [i for i, t in enumerate(turns) if t.role == "customer" and t.text.strip()]
+        cache: dict[int, ComplaintVerdict] = dict(known or {})
+        todo = [i for i in customer if i not in cache]
+        if todo and self.complaint_model is None:
+            return None
+        state = {"done": not todo}
+
+        def verdict(i: int) -> ComplaintVerdict | None:
+            if not state["done"]:
+                got = self.complaint_verdicts(
+                    [turns[j].text for j in todo],
+                    [any(f.category == "complaint" for f in findings[j]) for j in todo])
+                cache.update(zip(todo, got, strict=True))
+                state["done"] = True
+            return cache.get(i)
+
+        return verdict
 
     def _tone_fn(self, turns: Sequence[Turn],
                  known: Mapping[int, ToneResult] | None = None) -> Any:
@@ -214,13 +279,14 @@ class Analyzer:
 
     def score(self, conversation: Conversation, *,
               turn_findings: Sequence[Sequence[Finding]] | None = None,
-              tones: Mapping[int, ToneResult] | None = None) -> ConversationScore:
+              tones: Mapping[int, ToneResult] | None = None,
+              complaints: Mapping[int, ComplaintVerdict] | None = None) -> ConversationScore:
         """Score one conversation under the policy, with evidence for every deduction.
 
-        ``turn_findings``/``tones`` let a caller that already checked the turns (such as
-        :class:`~phrasecheck.monitor.ConversationMonitor`) skip re-checking them.
+        ``turn_findings``/``tones``/``complaints`` let a caller that already checked the turns
+        (such as :class:`~phrasecheck.monitor.ConversationMonitor`) skip re-checking them.
         """
-        facts, reported = self._facts(conversation, turn_findings, tones)
+        facts, reported = self._facts(conversation, turn_findings, tones, complaints)
         return score(self.policy, facts, reported)
 
     def score_many(self, conversations: Iterable[Conversation], *, batch: int = 32
@@ -266,7 +332,7 @@ class Analyzer:
         return RuleTrace(rule, result, steps)
 
 
-def _load_model(spec: ModelSpec) -> Any:
+def _load_model(spec: ModelSpec, name: str = "tone") -> Any:
     if spec is None or spec is False:
         return None
     if hasattr(spec, "predict"):
@@ -274,6 +340,6 @@ def _load_model(spec: ModelSpec) -> Any:
     from .classify import default_model_path, load_model
 
     if spec == "default":
-        path = default_model_path()
+        path = default_model_path(name)
         return None if path is None else load_model(path)
     return load_model(Path(os.fspath(spec)))

@@ -476,7 +476,7 @@ def _append_file(fh: Any, path: str) -> None:
 def _score_columns(policy: Any) -> list[str]:
     return ["id", "score", "grade", "vetoed", "policy", "n_findings", "n_banned",
             "failed_rules", "deduction", "agent_id", "domain", "channel", "source", "format",
-            *[f"rule_{r}" for r in policy.rule_ids]]
+            "layout", "role_confidence", *[f"rule_{r}" for r in policy.rule_ids]]
 
 
 def _rules_by_category(policy: Any) -> dict[str, list[str]]:

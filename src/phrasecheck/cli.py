@@ -166,10 +166,19 @@ def score(
     max_xlsx_mb: Annotated[int, typer.Option(
         "--max-xlsx-mb", min=1, help="Largest unpacked part of an xlsx workbook read, in "
                                      "MB.")] = 128,
+    layout: Annotated[str, typer.Option(
+        "--layout", help="How speakers are marked: auto (default: a transcript without any "
+                         "speaker label is undiarised and roles are inferred), mono (always "
+                         "infer roles) or labelled (every turn must carry a role or speaker).")
+    ] = "auto",
 ) -> None:
     """Batch-score transcripts into scores, findings, errors and reports."""
     redaction = _redaction(redact, no_redact)
     lang = _lang(lang)
+    from .readers import LAYOUTS
+
+    if layout not in LAYOUTS:
+        raise _usage_error(f"unknown layout {layout!r} (available: {', '.join(LAYOUTS)})")
     if engine not in ("local", "dask"):
         raise _usage_error(f"unknown engine {engine!r} (available: local, dask)")
     if engine == "dask":
@@ -178,6 +187,7 @@ def score(
         ignored = [name for name, used in (
             ("--format", format != "csv,xlsx,html"), ("--encoding", encoding is not None),
             ("--agent-speaker", bool(agent_speaker)), ("--resume", resume),
+            ("--layout", layout != "auto"),
             ("--redact names/addresses", redaction is not None and len(redaction.kinds) > 1),
             ("--lang", lang != "zh")) if used]
         if ignored:
@@ -216,7 +226,8 @@ def score(
         raise _usage_error("no transcript files found in " + ", ".join(paths))
     speaker_roles = {s: "agent" for s in agent_speaker or []}
     options: dict[str, Any] = {"encoding": encoding, "speaker_roles": speaker_roles or None,
-                               "max_chars": max_chars, "max_xlsx_bytes": max_xlsx_mb * 2**20}
+                               "max_chars": max_chars, "max_xlsx_bytes": max_xlsx_mb * 2**20,
+                               "layout": layout}
     stdin_errors: list[ReadError] = []
 
     def from_stdin() -> Any:  # after the files, as given

@@ -56,9 +56,11 @@ ACCESSOR_NAME = "phrasecheck"
 FINDING_COLUMNS = ["conversation_id"] + [f.name for f in fields(Finding)]
 RULE_COLUMNS = ["conversation_id", "rule_id", "title", "passed", "outcome", "deduction", "veto",
                 "basis", "message", "n_evidence"]
-_META_COLUMNS = ("agent_id", "domain", "channel", "source", "format")
+_META_COLUMNS = ("agent_id", "domain", "channel", "source", "format", "layout")
+#: the confidence of inferred speaker roles (undiarised or speaker-labelled transcripts)
+_ROLE_CONFIDENCE = "role_confidence"
 SCORE_COLUMNS = ["id", "score", "grade", "vetoed", "policy", "n_findings", "n_banned",
-                 "failed_rules", "deduction", *_META_COLUMNS]
+                 "failed_rules", "deduction", *_META_COLUMNS, _ROLE_CONFIDENCE]
 OUTCOMES = ("pass", "fail", "na")
 
 _FINDING_CATEGORICAL = ("code", "category", "basis")
@@ -156,6 +158,9 @@ def score_row(s: ConversationScore, rule_ids: Sequence[str] | None = None) -> di
     for key in _META_COLUMNS:
         value = s.metadata.get(key)
         row[key] = None if value is None else str(value)
+    inferred = s.metadata.get("role_inference")
+    conf = inferred.get("confidence") if isinstance(inferred, Mapping) else None
+    row[_ROLE_CONFIDENCE] = float(conf) if isinstance(conf, (int, float)) else None
     for r in s.rule_results:
         if rule_ids is None or r.rule_id in rule_ids:
             row[f"rule_{r.rule_id}"] = r.outcome
@@ -199,6 +204,7 @@ def _score_dtypes(df: pd.DataFrame, policy: Policy | None) -> pd.DataFrame:
     df["deduction"] = df["deduction"].astype("float64")
     for c in _META_COLUMNS:
         df[c] = _categorical(df[c])
+    df[_ROLE_CONFIDENCE] = df[_ROLE_CONFIDENCE].astype("Float64")
     for c in df.columns:
         if str(c).startswith("rule_"):
             df[c] = _categorical(df[c], OUTCOMES)

@@ -397,7 +397,34 @@ def _why(why: str, title: CategoryTitle) -> str:
     m = re.fullmatch(r"(?P<s>\d+)s silence before turn (?P<turn>\d+)", why)
     if m:
         return f"第 {m['turn']} 轮前静默 {m['s']} 秒"
+    if why.startswith(("hold: ", "complaint in turn ")):
+        # the evidence of a hold or complaint event (phrasecheck.holds / .complaints)
+        parts = [_event_part(p) for p in why.removeprefix("hold: ").split("; ")]
+        return ("等候：" if why.startswith("hold: ") else "") + "；".join(parts)
     return why
+
+
+def _event_part(part: str) -> str:
+    for pattern, say in _EVENT_PARTS:
+        m = pattern.fullmatch(part)
+        if m:
+            return say(m)
+    return part
+
+
+_EVENT_PARTS: list[tuple[re.Pattern[str], Callable[[Any], str]]] = [
+    (re.compile(r"turn (\d+) announces “(.*)” \((\S+)\)", re.S),
+     lambda m: f"第 {m[1]} 轮说“{m[2]}”（{m[3]}），要离开去办理"),
+    (re.compile(r"no announcement after turn (\d+)"), lambda m: f"第 {m[1]} 轮之后没有告知"),
+    (re.compile(r"(\d+)s silence before turn (\d+)"),
+     lambda m: f"第 {m[2]} 轮前静默 {m[1]} 秒"),
+    (re.compile(r"turn (\d+) comes back with “(.*)”", re.S),
+     lambda m: f"第 {m[1]} 轮以“{m[2]}”回到通话"),
+    (re.compile(r"complaint in turn (\d+)"), lambda m: f"第 {m[1]} 轮客户投诉或不满"),
+    (re.compile(r"detector P = ([\d.]+)"), lambda m: f"投诉识别模型概率 {m[1]}"),
+    (re.compile(r"cue (.*)", re.S), lambda m: f"线索 {m[1]}"),
+    (re.compile(r"words (.*)", re.S), lambda m: f"关键词 {m[1]}"),
+]
 
 
 _WHERE = {"first": "前 {n} 个", "last": "最后 {n} 个"}

@@ -8,9 +8,11 @@ Offsets: pyahocorasick reports the *inclusive* index of a hit's last character. 
 converted to a half-open span in exactly one place, :meth:`PhraseMatcher.scan`.
 
 Overlap policy (``overlap="longest"``, the default): a hit lying inside a longer hit is
-dropped, whatever their categories (``你好`` inside ``你好烦`` is not a greeting); hits of the
-same category that partly overlap keep the leftmost (then longest); partly overlapping hits
-of different categories are both kept. ``overlap="all"`` keeps every verified hit.
+dropped (``你好`` inside ``你好烦`` is not a greeting), except a courtesy phrase inside a longer
+courtesy phrase of another category (``不好意思`` inside ``不好意思让您久等了`` is an apology as
+well as thanks for waiting); hits of the same category that partly overlap keep the leftmost
+(then longest); partly overlapping hits of different categories are both kept.
+``overlap="all"`` keeps every verified hit.
 
 Verification is tokenisation *where it matters*: only candidates of entries that need a token
 boundary are checked, and only the clause around the hit is segmented (and cached), so the
@@ -34,6 +36,12 @@ __all__ = ["Hit", "PhraseMatcher"]
 Overlap = Literal["longest", "all"]
 _CLAUSE_END = re.compile(r"[,.!?;:，。！？；：、\s\"'“”‘’()（）\[\]【】《》<>]")
 _WINDOW = 12  # characters of context either side of a hit that jieba sees
+#: Phonetic matches of a lexicon form need at least this many syllables (Chinese characters)
+#: by kind: a short banned word has too many innocent homophones (有病 / 又病). Matches
+#: spelled in Latin letters (有bing, gun) are deliberate and need only one.
+PHONETIC_MIN_SYLLABLES = {"required": 2, "cue": 2, "banned": 3}
+#: The confidence of a phonetic match (an exact match has 1.0).
+PHONETIC_SCORE = 0.8
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +62,12 @@ class _Target:
     """What one automaton key points at (precomputed so the scan loop does little work)."""
 
     __slots__ = ("allow", "category", "entry", "form", "head", "index", "length",
-                 "needs_check", "tail", "token_boundary")
+                 "needs_check", "phonetic", "tail", "token_boundary")
 
     def __init__(self, index: int, entry: LexiconEntry, form: str,
-                 allow: list[tuple[str, int]], token_boundary: bool) -> None:
+                 allow: list[tuple[str, int]], token_boundary: bool,
+                 phonetic: bool = False) -> None:
+        self.phonetic = phonetic
         self.index = index
         self.entry = entry
         self.form = form
@@ -80,6 +90,7 @@ class PhraseMatcher:
         tokenizer: Tokenizer | None = None,
         overlap: Overlap = "longest",
         categories: Iterable[str] | None = None,
+        phonetic: bool = True,
     ) -> None:
         import ahocorasick  # one place imports it
 
@@ -109,6 +120,7 @@ class PhraseMatcher:
                     forms_for_jieba.append(key)
         automaton.make_automaton()
         self._automaton = automaton
+        self._phonetic_automaton = self._build_phonetic(phonetic) if phonetic else None
         cats = lexicon.categories
         for t in self._targets:
             e = t.entry
@@ -119,6 +131,30 @@ class PhraseMatcher:
             t.tail = f"from {e.where}" + (f"; basis: {basis.title}" if basis else "")
         # Lexicon phrases are added to jieba's dictionary so they segment as whole words.
         self.tokenizer: Tokenizer = tokenizer or JiebaTokenizer(words=forms_for_jieba)
+
+    def _build_phonetic(self, enabled: bool) -> Any:
+        """An automaton over the sound codes of every form (see :mod:`phrasecheck.phonetic`);
+        each key points at a phonetic twin of the form's target."""
+        import ahocorasick
+
+        from .phonetic import sound_coder
+
+        coder = self._coder = sound_coder()
+        self._exact_forms = {t.form: t for t in self._targets}
+        automaton = ahocorasick.Automaton()
+        for t in list(self._targets):
+            if t.phonetic:
+                continue
+            key = coder.encode_phrase(t.form)
+            if key is None or key in automaton:
+                continue
+            twin = _Target(len(self._targets), t.entry, t.form, [], True, phonetic=True)
+            self._targets.append(twin)
+            automaton.add_word(key, (len(key), twin))
+        if not len(automaton):
+            return None
+        automaton.make_automaton()
+        return automaton
 
     def __repr__(self) -> str:
         return (f"PhraseMatcher({len(self.entries)} entries, {len(self._targets)} forms, "
@@ -148,6 +184,8 @@ class PhraseMatcher:
             if check and not verify(t, norm, end - length, end):
                 continue
             add((end - length, -end, t))
+        if self._phonetic_automaton is not None:
+            self._phonetic_candidates(norm, cands)
         if not cands:
             return []
         # (start, -end): sorted means leftmost first, longest first at the same start
@@ -164,6 +202,51 @@ class PhraseMatcher:
         starts = np.asarray(ns)[[c[0] for c in cands]].tolist()
         ends = np.asarray(ne)[[-c[1] - 1 for c in cands]].tolist()
         return [(s, e, c[2].index) for s, e, c in zip(starts, ends, cands)]
+
+    def _phonetic_candidates(self, norm: str, cands: list[tuple[int, int, Any]]) -> None:
+        """Add verified phonetic hits: a span that sounds like a form but is written
+        otherwise, on token boundaries, not itself a dictionary word, long enough for its
+        kind (or spelled in Latin letters as whole runs)."""
+        enc = self._coder.encode(norm)
+        spans, latin, runs = enc.spans, enc.latin, enc.runs
+        for last, (length, t) in self._phonetic_automaton.iter(enc.codes):  # type: ignore[union-attr]
+            a, b = last + 1 - length, last + 1
+            if spans is None:
+                start, end, spelled = a, b, False
+            else:
+                start, end = spans[a][0], spans[b - 1][1]
+                spelled = any(latin[a:b])  # type: ignore[index]
+                if spelled:  # whole runs of letters only: no syllable cut out of a word
+                    assert runs is not None
+                    if (a > 0 and runs[a - 1] == runs[a] != 0) or (
+                            b < len(runs) and runs[b] == runs[b - 1] != 0):
+                        continue
+            surface = norm[start:end]
+            if surface in self._exact_forms:
+                continue  # written as a form: the exact automaton has it (or its allow-list)
+            if not spelled:
+                if length < PHONETIC_MIN_SYLLABLES.get(t.entry.kind, 2):
+                    continue
+                if not self._is_token_span(norm, start, end) or self._is_word(surface):
+                    continue
+            cands.append((start, -end, t))
+
+    def _is_token_span(self, norm: str, start: int, end: int) -> bool:
+        lo = max(0, start - _WINDOW)
+        hi = min(len(norm), end + _WINDOW)
+        cut = max((m.end() for m in _CLAUSE_END.finditer(norm, lo, start)), default=None)
+        if cut is not None:
+            lo = cut
+        right = _CLAUSE_END.search(norm, end, hi)
+        if right is not None:
+            hi = right.start()
+        cuts = self._boundaries(norm[lo:hi])
+        return (start - lo) in cuts and (end - lo) in cuts
+
+    def _is_word(self, surface: str) -> bool:
+        """The span is a word of the dictionary in its own right (在建 for 再见)."""
+        freq = getattr(self.tokenizer, "word_frequency", None)
+        return bool(freq is not None and freq(surface) > 0)
 
     def _verify(self, t: _Target, norm: str, start: int, end: int) -> bool:
         for allowed, offset in t.allow:
@@ -218,12 +301,17 @@ class PhraseMatcher:
             t = targets[i]
             entry = t.entry
             surface = text[s:e]
-            how = "" if surface == entry.phrase else f"“{surface}” matches “{t.form}”; "
+            if t.phonetic:
+                how = (f"“{surface}” sounds like “{t.form}” (phonetic match: an ASR error or a "
+                       f"spelling that dodges filters; confidence {PHONETIC_SCORE}); ")
+            else:
+                how = "" if surface == entry.phrase else f"“{surface}” matches “{t.form}”; "
             explanation = t.head + how + t.tail
             out.append(Finding(
                 code=entry.code, category=entry.category, kind=entry.kind, phrase=entry.phrase,
                 text=surface, start=s, end=e, turn=turn, severity=entry.severity,
-                source="lexicon", score=1.0, suggestion=entry.suggestion, basis=entry.basis,
+                source="lexicon", score=PHONETIC_SCORE if t.phonetic else 1.0,
+                suggestion=entry.suggestion, basis=entry.basis,
                 explanation=explanation, role=role,
             ))
         return out
@@ -238,23 +326,29 @@ def _find_all(haystack: str, needle: str) -> list[int]:
 
 
 def _resolve_longest(cands: list[tuple[int, int, Any]]) -> list[tuple[int, int, Any]]:
-    """Leftmost-longest per category; a hit nested in a longer kept hit is dropped.
+    """Leftmost-longest per category; a hit nested in a longer kept hit is dropped, unless
+    both are courtesy phrases of different categories (不好意思 in 不好意思让您久等了 is an
+    apology inside thanks for waiting: both were said).
 
     ``cands`` are ``(start, -end, target)`` sorted by start, longest first. O(n): a sweep
-    keeps the furthest end of any kept hit (a later hit ending at or before it is nested in
-    it) and, per category, the end of the last kept hit (a later one starting before it
+    keeps the kept hit reaching furthest (a later hit ending at or before its end is nested
+    in it) and, per category, the end of the last kept hit (a later one starting before it
     overlaps it).
     """
     kept: list[tuple[int, int, Any]] = []
     cover_end = -1
+    cover: Any = None
     cat_end: dict[str, int] = {}
     for c in cands:
         s, neg_end, t = c
         e = -neg_end
-        if e <= cover_end or s < cat_end.get(t.category, -1):
+        if s < cat_end.get(t.category, -1):
+            continue
+        if e <= cover_end and not (t.entry.kind == "required" == cover.entry.kind
+                                   and t.category != cover.category):
             continue
         kept.append(c)
         if e > cover_end:
-            cover_end = e
+            cover_end, cover = e, t
         cat_end[t.category] = e
     return kept

@@ -25,6 +25,8 @@ from typing import Any
 
 from ._version import __version__
 from .analyzer import Analyzer
+from .complaints import ComplaintVerdict, detect_complaints
+from .holds import announcement, detect_holds
 from .i18n import alert_message
 from .policy import Rule
 from .types import (
@@ -159,6 +161,7 @@ class ConversationMonitor:
         self.alerts: list[Alert] = []
         self._findings: list[list[Finding]] = []
         self._tones: dict[int, ToneResult] = {}
+        self._complaints: dict[int, ComplaintVerdict] = {}
         self._state = _State()
         policy = analyzer.policy
         self._rules = {r.id: r for r in policy.rules}
@@ -287,31 +290,66 @@ class ConversationMonitor:
                 else:
                     still_open.append((cturn, left - 1))
             self._state.open_complaints = still_open
-        # holds: 请稍等 before, 感谢您的耐心等待 after
-        if self._state.pending_hold is not None and "thanks_after_hold" in self._rules:
-            want = set(self._rules["thanks_after_hold"].spec["expect"]["categories"])
-            if not cats & want:
-                alerts.append(self._alert("no_thanks_after_hold", "thanks_after_hold",
-                                          turn.index,
-                                          alert_message("no_thanks_after_hold", self.lang),
-                                          "感谢您的耐心等待。"))
-            self._state.pending_hold = None
-        if "hold" in cats and "wait_before_hold" in self._rules:
-            exp = self._rules["wait_before_hold"].spec["expect"]
-            want = set(exp["categories"])
-            within = int(exp.get("within", 1))
-            recent = [i for i, t in enumerate(self.turns) if t.role == "agent"][-within:]
-            if not any(f.category in want for i in recent for f in self._findings[i]):
-                alerts.append(self._alert("no_wait", "wait_before_hold", turn.index,
-                                          alert_message("no_wait", self.lang),
-                                          "请您稍等，我马上为您查询。"))
-            self._state.pending_hold = turn.index
+        # holds: known once the agent comes back (a hold needs evidence on both sides)
+        alerts += self._hold_alerts(turn)
+        self._state.pending_hold = turn.index if announcement(turn, found) else None
+        return alerts
+
+    def _hold_alerts(self, turn: Turn) -> list[Alert]:
+        wait = self._rules.get("wait_before_hold")
+        thanks = self._rules.get("thanks_after_hold")
+        if wait is None and thanks is None:
+            return []
+        pos = len(self.turns) - 1
+        agent = [i for i, t in enumerate(self.turns) if t.role == "agent"]
+        # a hold that ends here began at the agent's previous turn: look at that stretch only
+        lo = agent[-2] if len(agent) >= 2 else 0
+        holds = [h for h in detect_holds(self.turns[lo:], self._findings[lo:],
+                                         self.analyzer.policy.settings,
+                                         self.metadata.get("channel"))
+                 if h.return_position is not None and lo + h.return_position == pos]
+        alerts = []
+        for h in holds:
+            if wait is not None:
+                exp = wait.spec["expect"]
+                within = int(exp.get("within", 1))
+                want = set(exp["categories"])
+                k = agent.index(lo + h.position)
+                if not any(f.category in want for i in agent[max(0, k + 1 - within):k + 1]
+                           for f in self._findings[i]):
+                    alerts.append(self._alert("no_wait", "wait_before_hold", h.turn,
+                                              f"{alert_message('no_wait', self.lang)} "
+                                              f"({h.explain()})",
+                                              "请您稍等，我马上为您查询。"))
+            if thanks is not None:
+                want = set(thanks.spec["expect"]["categories"])
+                if not any(f.category in want for f in self._findings[pos]):
+                    alerts.append(self._alert("no_thanks_after_hold", "thanks_after_hold",
+                                              turn.index,
+                                              f"{alert_message('no_thanks_after_hold', self.lang)}"
+                                              f" ({h.explain()})",
+                                              "感谢您的耐心等待。"))
         return alerts
 
     def _customer_alerts(self, turn: Turn, found: list[Finding]) -> list[Alert]:
-        spec = self._rule_spec("apology_after_complaint")
-        if spec is not None and any(f.category in spec["trigger"]["categories"] for f in found):
-            within = int(spec["expect"].get("within", 1))
+        rule = self._rules.get("apology_after_complaint")
+        if rule is None:
+            return []
+        trig = rule.spec["trigger"]
+        pos = len(self.turns) - 1
+        if trig.get("event") == "complaint":
+            verdict = None
+            if self.analyzer._needs_complaints and self.analyzer.complaint_model is not None:
+                verdict = self.analyzer.complaint_verdicts(
+                    [turn.text], [any(f.category == "complaint" for f in found)])[0]
+                self._complaints[pos] = verdict
+            complained = bool(detect_complaints(
+                [turn], [found], None if verdict is None else (lambda _: verdict),
+                float(trig.get("threshold", 0.5))))
+        else:
+            complained = any(f.category in trig.get("categories", ()) for f in found)
+        if complained:
+            within = int(rule.spec["expect"].get("within", 1))
             self._state.open_complaints.append((turn.index, within))
         return []
 
@@ -338,7 +376,7 @@ class ConversationMonitor:
     def finalize(self) -> ConversationScore:
         """The conversation's score, identical to ``analyzer.score(conversation)``."""
         return self.analyzer.score(self.conversation, turn_findings=self._findings,
-                                   tones=self._tones)
+                                   tones=self._tones, complaints=self._complaints)
 
     def running_score(self) -> RunningScore:
         """The score so far, with the rules that are still open (see :class:`RunningScore`)."""
@@ -378,7 +416,8 @@ class ConversationMonitor:
     def export_state(self) -> dict[str, Any]:
         """Everything needed to continue this conversation elsewhere, as JSON-ready data.
 
-        The turns, the reply-tone verdicts already made, the alerts raised so far and the
+        The turns, the reply-tone and complaint verdicts already made, the alerts raised so far
+        and the
         monitor's open windows (complaints waiting for an apology, a hold waiting for its
         thanks). Lexicon findings are not stored: :meth:`restore` finds them again.
         """
@@ -392,6 +431,9 @@ class ConversationMonitor:
             "turns": [{"role": t.role, "text": t.text, "start": t.start, "end": t.end,
                        "speaker": t.speaker, "line": t.line} for t in self.turns],
             "tones": {str(i): r.to_dict() for i, r in sorted(self._tones.items())},
+            "complaints": {str(i): {"probability": v.probability,
+                                    "features": [list(f) for f in v.features]}
+                           for i, v in sorted(self._complaints.items())},
             "alerts": [a.to_dict() for a in self.alerts],
             "monitor": {"greeting_checked": st.greeting_checked,
                         "open_complaints": [list(c) for c in st.open_complaints],
@@ -447,6 +489,14 @@ class ConversationMonitor:
             m._tones[i] = ToneResult(str(d["label"]),
                                      {str(k): float(v) for k, v in d["probabilities"].items()},
                                      tuple((str(f), float(w)) for f, w in d.get("features", ())))
+        for key, d in (state.get("complaints") or {}).items():
+            i = int(key)
+            if not 0 <= i < n:
+                raise ValueError(f"session state: complaint verdict for turn {i}, which does "
+                                 f"not exist ({n} turns)")
+            m._complaints[i] = ComplaintVerdict(
+                float(d["probability"]),
+                tuple((str(f), float(w)) for f, w in d.get("features", ())))
         m.alerts = [Alert.from_dict(a) for a in state.get("alerts") or ()]
         mon = state.get("monitor") or {}
         m._state = _State(

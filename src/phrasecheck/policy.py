@@ -32,11 +32,14 @@ Rule kinds and their fields:
   ``deduction`` × weight, up to ``cap``.
 - ``classifier``: ``label`` (``rude``/``evasive``), ``threshold``, ``role``: every turn whose
   probability for the label reaches the threshold deducts, up to ``cap``.
-- ``context``: ``trigger`` (``{categories: [...], role: customer}`` or ``{event: hold}``) and
-  ``expect`` (``{categories: [...], role: agent, window: after|before, within: K}``): after
-  (or before) every trigger, one of the expected phrases within K turns of the role. A hold
-  event is an agent turn with a ``hold`` cue, or a gap of ``settings.hold_gap_seconds``
-  before an agent turn when turns carry times. Each unmet trigger deducts, up to ``cap``.
+- ``context``: ``trigger`` (``{event: complaint, threshold: P}``, ``{event: hold}`` or a
+  lexicon trigger ``{categories: [...], role: customer}``) and ``expect`` (``{categories:
+  [...], role: agent, window: after|before, within: K}``): after (or before) every trigger,
+  one of the expected phrases within K turns of the role. A complaint event is a customer
+  turn the complaint detector scores at ``threshold`` or more (:mod:`phrasecheck.complaints`);
+  a hold needs an announcement and a silence of ``settings.hold_gap_seconds`` or a return, or
+  a long unannounced silence (:mod:`phrasecheck.holds`). Each unmet trigger deducts, up to
+  ``cap``.
 - ``all`` / ``any`` / ``none``: ``conditions``, a list of rule specs (without deductions);
   passes when all / any / none of them pass. Deducts once.
 
@@ -56,9 +59,13 @@ from typing import Any
 from ._yaml import Located, YAMLProblem, load_located, plain
 from .errors import ConfigIssue, PolicyError
 
+#: Events a context rule can be triggered by.
+TRIGGER_EVENTS = ("complaint", "hold")
+
 __all__ = [
     "RULE_KINDS",
     "STABLE_RULE_IDS",
+    "TRIGGER_EVENTS",
     "Grade",
     "Policy",
     "Rule",
@@ -487,9 +494,15 @@ def _check_spec(rid: str, kind: str, spec: dict[str, Any], path: str, line: int 
     if kind == "context":
         trig, exp = spec.get("trigger"), spec.get("expect")
         if not isinstance(trig, dict) or not (("categories" in trig) ^ ("event" in trig)):
-            bad("'trigger' needs either 'categories' or 'event: hold'")
-        elif "event" in trig and trig["event"] != "hold":
-            bad(f"unknown trigger event {trig['event']!r} (known: hold)")
+            bad("'trigger' needs either 'categories' or 'event: hold|complaint'")
+        elif "event" in trig and trig["event"] not in TRIGGER_EVENTS:
+            bad(f"unknown trigger event {trig['event']!r} (known: {', '.join(TRIGGER_EVENTS)})")
+        elif "event" in trig:
+            th = trig.get("threshold", 0.5)
+            if isinstance(th, bool) or not isinstance(th, (int, float)) or not 0 <= th <= 1:
+                bad(f"'trigger.threshold' must be between 0 and 1, got {th!r}")
+            if trig["event"] == "complaint":
+                role(trig.get("role"))
         elif "categories" in trig:
             cats(trig["categories"], "'trigger.categories'")
             role(trig.get("role"))

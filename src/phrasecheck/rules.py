@@ -8,10 +8,13 @@ runs no matcher or model: it only applies the policy.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .complaints import ComplaintEvent, VerdictFn, detect_complaints
+from .holds import HoldEvent, detect_holds
 from .policy import Policy, Rule
 from .types import (
     TONE_SUGGESTIONS,
@@ -42,6 +45,8 @@ class Facts:
     tone: ToneFn | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
     classifier_findings: list[Finding] = field(default_factory=list)
+    complaint: VerdictFn | None = None
+    _holds: list[HoldEvent] | None = field(default=None, repr=False, compare=False)
     # positions of the turns of each role ("any" = all), computed once per role: every rule
     # asks for them
     _by_role: dict[str, list[int]] = field(default_factory=dict, repr=False, compare=False)
@@ -49,6 +54,17 @@ class Facts:
     @property
     def turns(self) -> Sequence[Any]:
         return self.conversation.turns
+
+    def holds(self) -> list[HoldEvent]:
+        """The holds of the conversation (computed once)."""
+        if self._holds is None:
+            self._holds = detect_holds(self.turns, self.findings, self.settings,
+                                       self.conversation.metadata.get("channel"))
+        return self._holds
+
+    def complaints(self, threshold: float, role: str = "customer") -> list[ComplaintEvent]:
+        """The complaint events at ``threshold`` (the detector's probability)."""
+        return detect_complaints(self.turns, self.findings, self.complaint, threshold, role)
 
     def positions(self, role: str) -> list[int]:
         """Positions (in ``turns``) of the turns of ``role``, or of all turns for "any"."""
@@ -104,34 +120,16 @@ def _window(facts: Facts, positions: Sequence[int], note: str) -> Evidence:
     return Evidence(note=note, window=(min(idx), max(idx) + 1) if idx else None)
 
 
-# ------------------------------------------------------------------------------ holds
+# ------------------------------------------------------------------------------ events
 
 
 def hold_events(facts: Facts) -> list[tuple[int, str]]:
-    """Positions of the agent turns in which the agent puts the customer on hold.
+    """Positions of the agent turns that put the customer on hold, with the reason.
 
-    A hold is an agent turn with a ``hold`` cue, or — when turns carry times — a silence of
-    at least ``settings.hold_gap_seconds`` (default 30) before an agent turn, anchored at the
-    last agent turn before the silence. Returns ``(position, reason)`` sorted by position.
+    See :mod:`phrasecheck.holds` for the evidence a hold needs. Returns
+    ``(position, explanation)`` sorted by position.
     """
-    turns = facts.turns
-    events: dict[int, str] = {}
-    for i, t in enumerate(turns):
-        if t.role == "agent":
-            cue = next((f for f in facts.findings[i] if f.category == "hold"), None)
-            if cue is not None:
-                events.setdefault(i, f"hold cue “{cue.text}”")
-    gap = float(facts.settings.get("hold_gap_seconds", 30))
-    last_agent = None
-    for i, t in enumerate(turns):
-        if i > 0 and t.role == "agent" and t.start is not None and last_agent is not None:
-            prev = turns[i - 1]
-            prev_end = prev.end if prev.end is not None else prev.start
-            if prev_end is not None and t.start - prev_end >= gap and last_agent not in events:
-                events[last_agent] = f"{t.start - prev_end:.0f}s silence before turn {t.index}"
-        if t.role == "agent":
-            last_agent = i
-    return sorted(events.items())
+    return [(h.position, h.explain()) for h in facts.holds()]
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -278,20 +276,24 @@ def tone_finding(tone: ToneResult, label: str, text: str, turn: int | None, role
 def _context(spec: Mapping[str, Any], facts: Facts, steps: list[str], rule: Rule) -> Outcome:
     trig, exp = spec["trigger"], spec["expect"]
     exp_role = exp.get("role", "agent")
-    exp_cats = exp["categories"]
+    exp_cats = set(exp["categories"])
     within = int(exp.get("within", 1))
     window_kind = exp.get("window", "after")
+    # (position, why, finding to point at or None)
     anchors: list[tuple[int, str, Finding | None]] = []
-    if "event" in trig:
-        for pos, why in hold_events(facts):
-            anchors.append((pos, why, None))
-    else:
-        tpos = _positions(facts, trig.get("role"), "customer")
-        seen = set()
-        for f in _hits(facts, tpos, trig["categories"]):
-            pos = next(i for i in tpos if facts.turns[i].index == f.turn)
-            if pos not in seen:
-                seen.add(pos)
+    event = trig.get("event")
+    if event == "hold":
+        for h in facts.holds():
+            anchors.append((h.position, h.explain(), None))
+    elif event == "complaint":
+        threshold = float(trig.get("threshold", 0.5))
+        for c in facts.complaints(threshold, trig.get("role", "customer")):
+            anchors.append((c.position, c.explain(), c.cues[0] if c.cues else None))
+    else:  # a lexicon trigger: turns of the role with a hit of the categories
+        cats = set(trig["categories"])
+        for pos in _positions(facts, trig.get("role"), "customer"):
+            f = next((f for f in facts.findings[pos] if f.category in cats), None)
+            if f is not None:
                 anchors.append((pos, f"“{f.text}” ({f.category})", f))
     if not anchors:
         steps.append("no trigger: rule does not apply")
@@ -303,19 +305,22 @@ def _context(spec: Mapping[str, Any], facts: Facts, steps: list[str], rule: Rule
     for pos, why, trig_f in anchors:
         t = facts.turns[pos]
         if window_kind == "after":
-            window = [p for p in role_positions if p > pos][:within]
+            k = bisect_right(role_positions, pos)
+            window = role_positions[k:k + within]
         else:
-            window = [p for p in role_positions if p <= pos][-within:]
+            k = bisect_right(role_positions, pos)
+            window = role_positions[max(0, k - within):k]
         if not window:
             steps.append(f"turn {t.index}: {why}; no {exp_role} turn {window_kind} it: skipped")
             continue
-        hits = _hits(facts, window, exp_cats)
-        if hits:
+        hit = next((f for p in window for f in facts.findings[p] if f.category in exp_cats),
+                   None)
+        if hit is not None:
             met_any = True
-            steps.append(f"turn {t.index}: {why}; met by “{hits[0].text}” in turn {hits[0].turn}")
-            evidence.append(_span_evidence(hits[0], f"after trigger in turn {t.index}: {why}"))
+            steps.append(f"turn {t.index}: {why}; met by “{hit.text}” in turn {hit.turn}")
+            evidence.append(_span_evidence(hit, f"after trigger in turn {t.index}: {why}"))
         else:
-            note = (f"turn {t.index}: {why}; expected {'/'.join(exp_cats)} in the "
+            note = (f"turn {t.index}: {why}; expected {'/'.join(exp['categories'])} in the "
                     f"{within} {exp_role} turn(s) {window_kind} it")
             steps.append(note + ": not found")
             if trig_f is not None:

@@ -147,6 +147,10 @@ class JiebaTokenizer:
             return self._fast_cut(text)
         return list(self._get().lcut(text, HMM=self._hmm))
 
+    def word_frequency(self, word: str) -> int:
+        """How often jieba's dictionary counts ``word`` as a word (0: not a word)."""
+        return int(self._get().FREQ.get(word, 0))
+
     def _boundaries(self, text: str) -> frozenset[int]:
         """Offsets in ``text`` where a token starts or ends (cached per clause)."""
         cuts = {0, len(text)}

@@ -230,6 +230,18 @@ def _export(est: Any, metadata: dict[str, Any]) -> dict[str, Any]:
     lr = pipe.named_steps["lr"]
     classes = [str(c) for c in est.classes_]
     coef = lr.coef_
+    intercept = [float(v) for v in lr.intercept_]
+    if len(classes) == 2 and coef.shape[0] == 1:
+        # binary logistic regression: one decision value x = w.f + b. The softmax model
+        # gets logits (-x, x) where temperature scaling uses them (scikit-learn's convention
+        # for binary decision values) and (0, x) for the plain sigmoid
+        if est.calibration == "sigmoid":
+            raise ValueError("a two-class model cannot be exported with sigmoid "
+                             "calibration; use 'temperature' or 'none'")
+        lo = -coef if est.calibration == "temperature" else np.zeros_like(coef)
+        coef = np.vstack([lo, coef])
+        b = intercept[0]
+        intercept = [-b if est.calibration == "temperature" else 0.0, b]
     blocks = []
     offset = 0
     union = pipe.named_steps["features"]
@@ -264,7 +276,7 @@ def _export(est: Any, metadata: dict[str, Any]) -> dict[str, Any]:
         **metadata,
         "classes": classes,
         "features": {"normalize": "nfkc-lower-space/1", "blocks": blocks},
-        "intercept": [float(v) for v in lr.intercept_],
+        "intercept": intercept,
         "calibration": calibration,
     }
 

@@ -422,11 +422,12 @@ def _numbers(v: Any, n: int) -> bool:
 # ------------------------------------------------------------------------- load / path
 
 
-def default_model_path() -> Traversable | None:
-    """The bundled model file, or ``None`` when this installation ships none."""
+def default_model_path(name: str = "tone") -> Traversable | None:
+    """The bundled model file ``models/<name>.json`` (``tone``: the reply-tone model,
+    ``complaint``: the complaint detector), or ``None`` when this installation ships none."""
     from importlib.resources import files
 
-    path = files("phrasecheck") / "models" / "tone.json"
+    path = files("phrasecheck") / "models" / f"{name}.json"
     return path if path.is_file() else None
 
 

@@ -4,7 +4,7 @@ exception; third-party libraries (openpyxl, charset-normalizer, pandas) load on 
 
 from __future__ import annotations
 
-from ._common import ROLE_ALIASES
+from ._common import LAYOUTS, ROLE_ALIASES
 from .core import ConversationReader, read_conversations, read_file, read_stream
 from .frame import conversations_from_frame
 from .inputs import DEFAULT_EXCLUDE, FORMATS, expand_inputs
@@ -14,6 +14,7 @@ from .writers import WRITE_FORMATS, write_conversations
 __all__ = [
     "DEFAULT_EXCLUDE",
     "FORMATS",
+    "LAYOUTS",
     "ROLE_ALIASES",
     "WRITE_FORMATS",
     "ConversationReader",

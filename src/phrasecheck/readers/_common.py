@@ -28,6 +28,11 @@ _aliases.update({a.casefold(): "system" for a in _SYSTEM})
 #: Speaker labels that name a role (case-insensitive; keys are case-folded) -> role.
 ROLE_ALIASES: Mapping[str, str] = _aliases
 
+#: How speakers are marked in the input: ``labelled`` (every turn has a role or speaker
+#: label), ``mono`` (undiarised: no labels at all, roles are inferred, see
+#: :mod:`phrasecheck.diarize`) or ``auto`` (labelled where labels exist, mono otherwise).
+LAYOUTS = ("auto", "mono", "labelled")
+
 #: Canonical field names a ``fields=`` mapping may rename.
 FIELD_NAMES = ("conversation_id", "role", "text", "ts", "start", "end", "speaker", "turn",
                "id", "turns", "metadata")
@@ -44,13 +49,14 @@ class Options:
     encoding: str | None = None
     max_chars: int = MAX_CHARS
     max_xlsx_bytes: int = MAX_XLSX_BYTES
+    layout: str = "auto"
 
     @classmethod
     def build(cls, *, encoding: str | None = None, role_map: Mapping[str, str] | None = None,
               fields: Mapping[str, str] | None = None,
               speaker_roles: Mapping[str, str] | None = None,
               infer_roles: bool = True, max_chars: int | None = None,
-              max_xlsx_bytes: int | None = None) -> Options:
+              max_xlsx_bytes: int | None = None, layout: str = "auto") -> Options:
         aliases = dict(ROLE_ALIASES)
         for label, role in (role_map or {}).items():
             if not isinstance(label, str) or role not in ROLES:
@@ -75,8 +81,10 @@ class Options:
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                       or value < 1):
                 raise ValueError(f"{name}={value!r}: expected a whole number >= 1")
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout={layout!r}: expected one of {', '.join(LAYOUTS)}")
         return cls(aliases, dict(fields or {}), sroles, bool(infer_roles), encoding,
-                   max_chars or MAX_CHARS, max_xlsx_bytes or MAX_XLSX_BYTES)
+                   max_chars or MAX_CHARS, max_xlsx_bytes or MAX_XLSX_BYTES, layout)
 
     def name(self, canonical: str) -> str:
         """The field or column name used for ``canonical`` in the input."""
@@ -281,13 +289,19 @@ def finish(b: Builder, path: str, fmt: str, opts: Options,
     starts = _relative(raw_starts, t0)
     ends = _relative(raw_ends, t0)
     metadata: dict[str, Any] = dict(b.metadata)
-    roles, inference = assign_roles(
-        [(t.role, t.speaker, t.text) for t in raw], opts.speaker_roles, opts.infer_roles)
-    if inference is not None:
-        metadata["role_inference"] = inference
-    # positional: Turn(index, role, text, start, end, speaker, line), a hot loop
-    turns = tuple(Turn(i, roles[i], t.text, starts[i], ends[i], t.speaker, t.line)
-                  for i, t in enumerate(raw))
+    if all(t.role == "unknown" and t.speaker is None for t in raw):
+        mono = _mono_turns(b, raw, starts, path, metadata)
+        if isinstance(mono, ReadError):
+            return mono
+        turns = mono
+    else:
+        roles, inference = assign_roles(
+            [(t.role, t.speaker, t.text) for t in raw], opts.speaker_roles, opts.infer_roles)
+        if inference is not None:
+            metadata["role_inference"] = inference
+        # positional: Turn(index, role, text, start, end, speaker, line), a hot loop
+        turns = tuple(Turn(i, roles[i], t.text, starts[i], ends[i], t.speaker, t.line)
+                      for i, t in enumerate(raw))
     metadata["source"] = path
     metadata["format"] = fmt
     cid = b.id
@@ -301,6 +315,31 @@ def finish(b: Builder, path: str, fmt: str, opts: Options,
                       for t in turns)
         cid, metadata = scrub(cid), scrub_value(metadata)
     return Conversation(id=cid, turns=turns, metadata=metadata)
+
+
+def _mono_turns(b: Builder, raw: list[RawTurn], starts: list[float | None], path: str,
+                metadata: dict[str, Any]) -> tuple[Turn, ...] | ReadError:
+    """An undiarised conversation: its texts (lines or records) split into turns with roles
+    inferred by :func:`phrasecheck.diarize.diarize`; what was inferred goes into
+    ``metadata`` (``layout``, ``role_inference``, one ``role_confidence`` per turn)."""
+    from ..diarize import diarize
+    from ..errors import ModelError
+
+    try:
+        mono = diarize([t.text for t in raw])
+    except ModelError as e:
+        return ReadError(path, b.line, f"undiarised transcript, and {e}", b.id)
+    if not mono:
+        return ReadError(path, b.line, "no turns", b.id)
+    conf = [m.confidence for m in mono]
+    metadata["layout"] = "mono"
+    metadata["role_inference"] = {
+        "method": "mono-crf", "confidence": round(sum(conf) / len(conf), 4),
+        "min_confidence": min(conf), "turns": len(mono), "pieces": sum(m.pieces for m in mono)}
+    metadata["role_confidence"] = conf
+    return tuple(Turn(i, m.role, m.text, starts[m.chunk] if m.start == 0 else None, None, None,
+                      raw[m.chunk].line)
+                 for i, m in enumerate(mono))
 
 
 # ---------------------------------------------------------------- records (jsonl, csv, xlsx)
@@ -345,7 +384,20 @@ class Records:
         if self.current is not None:
             b, self.current = self.current, None
             self.done[b.id] = b.line
+            yield from self._roleless(b)
             yield finish(b, self.path, self.fmt, self.opts, sort=self.sort)
+
+    def _roleless(self, b: Builder) -> Iterator[ReadError]:
+        """A conversation in which only SOME turns lack a role and speaker: those turns are
+        errors (a conversation without any is undiarised and read as such by ``finish``)."""
+        bare = [t for t in b.turns if t.role == "unknown" and t.speaker is None]
+        if bare and len(bare) < len(b.turns):
+            n = self.names
+            for t in bare:
+                yield ReadError(self.path, t.line, f"message without {n['role']!r} or "
+                                f"{n['speaker']!r} in a conversation whose other messages "
+                                "have one", b.id)
+            b.turns = [t for t in b.turns if not (t.role == "unknown" and t.speaker is None)]
 
     def _times(self, rec: Mapping[str, Any], line: int | None, cid: str | None,
                ) -> tuple[TimeValue, TimeValue, list[ReadError]]:
@@ -380,7 +432,9 @@ class Records:
         if resolved is None:  # a file uses few role/speaker labels: resolve each once
             resolved = self._roles[raw] = role_and_speaker(self.opts, *raw)
         role, speaker = resolved
-        if role == "unknown" and speaker is None:
+        if self.opts.layout == "mono":
+            role, speaker = "unknown", None
+        elif role == "unknown" and speaker is None and self.opts.layout == "labelled":
             return None, [ReadError(self.path, line, f"{what} without {names['role']!r} or "
                                     f"{names['speaker']!r}", cid)]
         start, end, errors = self._times(rec, line, cid)
@@ -450,6 +504,7 @@ class Records:
             yield from errors
             if turn is not None:
                 b.turns.append(turn)
+        yield from self._roleless(b)
         meta = obj.get(n["metadata"])
         if isinstance(meta, Mapping):
             for key, value in meta.items():

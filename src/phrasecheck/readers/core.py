@@ -105,7 +105,8 @@ def read_file(path: PathInput, *, encoding: str | None = None,
               role_map: Mapping[str, str] | None = None, fields: Mapping[str, str] | None = None,
               speaker_roles: Mapping[str, str] | None = None, infer_roles: bool = True,
               format: str | None = None, default_id: str | None = None,
-              max_chars: int | None = None, max_xlsx_bytes: int | None = None
+              max_chars: int | None = None, max_xlsx_bytes: int | None = None,
+              layout: str = "auto"
               ) -> Iterator[Conversation | ReadError]:
     """Read one file: conversations and ReadErrors, in file order. Never raises for bad data.
 
@@ -114,14 +115,17 @@ def read_file(path: PathInput, *, encoding: str | None = None,
     a txt transcript without an ``# id:`` header (default: the file stem). ``max_chars``
     limits the text of one conversation (and of one line or cell; default 1,000,000
     characters), ``max_xlsx_bytes`` one unpacked part of an xlsx workbook (default 128 MB):
-    what is over a limit is reported, not read.
+    what is over a limit is reported, not read. ``layout`` (``auto``, ``mono``,
+    ``labelled``) says whether speakers are labelled: ``auto`` reads a transcript without
+    any speaker label (undiarised ASR output) as mono-channel and infers who said what
+    (:mod:`phrasecheck.diarize`).
     """
     if not isinstance(path, str | os.PathLike):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
     _check_format(format)
     opts = Options.build(encoding=encoding, role_map=role_map, fields=fields,
                          speaker_roles=speaker_roles, infer_roles=infer_roles,
-                         max_chars=max_chars, max_xlsx_bytes=max_xlsx_bytes)
+                         max_chars=max_chars, max_xlsx_bytes=max_xlsx_bytes, layout=layout)
     return _read_path(path, opts, format, default_id)
 
 
@@ -130,7 +134,8 @@ def read_stream(stream: TextIO, *, name: str = "<stdin>", format: str = "jsonl",
                 fields: Mapping[str, str] | None = None,
                 speaker_roles: Mapping[str, str] | None = None,
                 infer_roles: bool = True, max_chars: int | None = None,
-                max_xlsx_bytes: int | None = None) -> Iterator[Conversation | ReadError]:
+                max_xlsx_bytes: int | None = None, layout: str = "auto"
+                ) -> Iterator[Conversation | ReadError]:
     """Read an open text stream (``-``: JSON Lines on stdin by default).
 
     ``encoding`` and ``max_xlsx_bytes`` are accepted for symmetry and ignored: the stream
@@ -140,7 +145,7 @@ def read_stream(stream: TextIO, *, name: str = "<stdin>", format: str = "jsonl",
     if format == "xlsx":
         raise ValueError("xlsx cannot be read from a text stream; pass a path")
     opts = Options.build(role_map=role_map, fields=fields, speaker_roles=speaker_roles,
-                         infer_roles=infer_roles, max_chars=max_chars)
+                         infer_roles=infer_roles, max_chars=max_chars, layout=layout)
     return _read_text_stream(stream, name, format, opts)
 
 
@@ -210,7 +215,7 @@ def read_conversations(inputs: PathInput | Iterable[PathInput], *,
                        encoding: str | None = None, role_map: Mapping[str, str] | None = None,
                        fields: Mapping[str, str] | None = None,
                        speaker_roles: Mapping[str, str] | None = None,
-                       infer_roles: bool = True,
+                       infer_roles: bool = True, layout: str = "auto",
                        exclude: Sequence[str] = DEFAULT_EXCLUDE, max_chars: int | None = None,
                        max_xlsx_bytes: int | None = None) -> ConversationReader:
     """Stream the conversations in files, directories and globs (``-`` = JSONL on stdin).
@@ -220,5 +225,5 @@ def read_conversations(inputs: PathInput | Iterable[PathInput], *,
     """
     opts = Options.build(encoding=encoding, role_map=role_map, fields=fields,
                          speaker_roles=speaker_roles, infer_roles=infer_roles,
-                         max_chars=max_chars, max_xlsx_bytes=max_xlsx_bytes)
+                         max_chars=max_chars, max_xlsx_bytes=max_xlsx_bytes, layout=layout)
     return ConversationReader(inputs, on_error=on_error, options=opts, exclude=exclude)

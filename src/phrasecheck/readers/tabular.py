@@ -22,7 +22,8 @@ Result = Conversation | ReadError
 def _header_problem(header: Sequence[str], opts: Options) -> str | None:
     n = opts.name
     missing = [n(k) for k in ("conversation_id", "text") if n(k) not in header]
-    if n("role") not in header and n("speaker") not in header:
+    if n("role") not in header and n("speaker") not in header and opts.layout == "labelled":
+        # without either column the rows are an undiarised transcript (layout auto / mono)
         missing.append(f"{n('role')} (or {n('speaker')})")
     if missing:
         shown = ", ".join(repr(h) for h in header if h) or "none"

@@ -10,7 +10,10 @@
     说话人2：……               <- a speaker label, role inferred
 
 The id is the file stem (a longer tail of the path when stems collide in one run, see
-:func:`~phrasecheck.readers.inputs.txt_ids`), or a ``# id:`` header.
+:func:`~phrasecheck.readers.inputs.txt_ids`), or a ``# id:`` header. A file whose lines have
+no speaker prefix at all (undiarised ASR output: a whole call on one line, or a few) is read
+as one mono-channel conversation (:mod:`phrasecheck.diarize`), unless the layout is
+``labelled``.
 """
 
 from __future__ import annotations
@@ -68,10 +71,18 @@ def parse_turn_line(line: str, opts: Options) -> RawTurn | None:
 
 def read_txt(source: TextSource, path: str, opts: Options,
              default_id: str | None = None) -> Iterator[Conversation | ReadError]:
+    """One conversation per file. Lines with a speaker prefix are turns; a line without one
+    continues the turn before it. A file with no prefix at all is an undiarised transcript
+    (layout ``auto`` or ``mono``): its lines are split into turns and roles are inferred."""
     builder = Builder(id=default_id or PurePath(path).stem)
     seen_any = False
     in_header = True
-    prefix_errors = 0
+    mono = opts.layout == "mono"
+    # lines without a prefix before the first turn: an undiarised transcript if no turn
+    # ever comes (layout auto), else errors; held up to the conversation limit only
+    loose: list[RawTurn] = []
+    loose_chars = 0
+    overflow: int | None = None  # the line at which the loose lines outgrew max_chars
     current: RawTurn | None = None
     for lineno, line in source.lines(opts.max_chars):
         if line is None:
@@ -95,23 +106,41 @@ def read_txt(source: TextSource, path: str, opts: Options,
                 else:
                     builder.meta(key, h.group("value"))
             continue
-        turn = parse_turn_line(line, opts)
+        in_header = False
+        turn = None if mono else parse_turn_line(line, opts)
         if turn is not None:
-            in_header = False
+            if loose or overflow is not None:
+                yield from _prefix_errors(path, loose, builder.id)
+                loose, overflow = [], None
             turn.line = lineno
             builder.turns.append(turn)
             current = turn
         elif current is not None:
             current.text = f"{current.text}\n{line.strip()}" if current.text else line.strip()
+        elif overflow is None:
+            loose_chars += len(line)
+            if loose_chars > opts.max_chars:  # keep memory bounded: stop holding the text
+                overflow, loose = lineno, loose[:_MAX_PREFIX_ERRORS]
+            else:
+                loose.append(RawTurn(role="unknown", text=line.strip(), line=lineno))
+    if overflow is not None and not builder.turns:
+        yield ReadError(path, overflow, too_long("undiarised transcript", opts.max_chars)
+                        + "; not scored", builder.id)
+        return
+    if loose:
+        if opts.layout == "labelled":
+            yield from _prefix_errors(path, loose, builder.id)
         else:
-            in_header = False
-            prefix_errors += 1
-            if prefix_errors <= _MAX_PREFIX_ERRORS:
-                yield ReadError(path, lineno, "no speaker prefix", builder.id)
-    if prefix_errors > _MAX_PREFIX_ERRORS:
-        yield ReadError(path, None, f"{prefix_errors - _MAX_PREFIX_ERRORS} more lines without a "
-                        "speaker prefix before the first turn (not listed)", builder.id)
+            builder.turns = loose
     if not seen_any:
         yield ReadError(path, None, "empty file", builder.id)
         return
     yield finish(builder, path, "txt", opts)
+
+
+def _prefix_errors(path: str, lines: list[RawTurn], cid: str) -> Iterator[ReadError]:
+    for t in lines[:_MAX_PREFIX_ERRORS]:
+        yield ReadError(path, t.line, "no speaker prefix", cid)
+    if len(lines) > _MAX_PREFIX_ERRORS:
+        yield ReadError(path, None, f"{len(lines) - _MAX_PREFIX_ERRORS} more lines without a "
+                        "speaker prefix before the first turn (not listed)", cid)

@@ -1,0 +1,438 @@
+"""Undiarised (mono-channel) transcripts: split a call into utterances and tell who said what.
+
+Cheap ASR engines return a whole call as one line, or a few, with no speaker labels and no
+punctuation, only spaces at pauses (sometimes ASR commas, sometimes nothing at all). This
+module turns such text into turns with roles, each with a confidence:
+
+1. **Gaps.** The text is cut at pauses (runs of whitespace), after ASR punctuation
+   (``，。？！``) and at line breaks; a stretch longer than :data:`SPLIT_MIN` characters with
+   none of these (an engine that glued everything together) is cut at every jieba token
+   boundary. Every such gap is a place where the speaker may change.
+2. **Speaker changes.** A small change model reads a few characters either side of each gap
+   and the kind of gap (``…您请讲_我跟你讲…``, ``…办理什么业务|喂你好…``) and gives P(change). The
+   text is cut into segments where a change is likely enough (``cut_threshold``). We chose
+   this over a punctuation-restoration network: those are hundreds of megabytes and need a
+   download; this is a linear model over character n-grams in the project's JSON format,
+   scores thousands of gaps a second, and is trained on our own hand-written calls and
+   conversations (the gaps between their turns).
+3. **Roles.** A role model (character and word n-grams, logistic regression, the same JSON
+   format as the reply-tone model) gives each segment P(agent). A two-state hidden Markov
+   model smooths these over the call: the agent usually speaks first, and the change model's
+   probability at each cut is the probability of switching speaker there. Viterbi gives the
+   roles, forward-backward the confidence of each segment.
+4. **Turns.** Consecutive segments of the same role become one turn. A turn's text is the
+   original text from its first character to its last (pauses and line breaks inside it
+   kept), so every non-space character of the input lands in exactly one turn, in order; its
+   confidence is the lowest posterior of its segments.
+
+Nothing is loaded at import; the shipped model (``models/diarize.json``) loads on first use.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["SEPARATORS", "DiarizeModel", "MonoTurn", "Piece", "default_diarize_model", "diarize",
+           "gap_texts", "load_diarize_model", "split_pieces", "units"]
+
+#: Kinds of gap between pieces, and the separator the change model sees for each.
+SEPARATORS = {"glued": "|", "space": "_", "punct": "，", "line": "/", "start": "|"}
+#: A piece with more characters than this and no pause is cut at every jieba token boundary,
+#: and the change model decides where the speaker changes.
+SPLIT_MIN = 12
+#: The longest stretch, in pieces and in characters, judged as one utterance.
+MAX_PIECES = 24
+MAX_CHARS = 120
+#: Characters either side of a gap that the change model sees.
+GAP_WINDOW = 4
+_PUNCT = frozenset("，。？！；,.?!;…")
+_FORMAT = "phrasecheck-diarize-model"
+_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """A stretch of one chunk (line or record): ``chunks[chunk][start:end]``.
+
+    ``before`` is the kind of gap in front of it: ``start`` (the first piece), ``line`` (a new
+    chunk), ``punct`` (the piece before ended with punctuation), ``space`` (a pause) or
+    ``glued`` (no mark at all: a jieba token boundary inside unbroken text).
+    """
+
+    chunk: int
+    start: int
+    end: int
+    before: str
+
+
+@dataclass(frozen=True, slots=True)
+class MonoTurn:
+    """One inferred turn: its role, the (chunk, offset) span it covers, its text and the
+    confidence of its role (the posterior probability of its segments' role)."""
+
+    role: str
+    text: str
+    chunk: int
+    start: int
+    end_chunk: int
+    end: int
+    confidence: float
+    pieces: int
+
+
+def _is_space(ch: str) -> bool:
+    return ch.isspace() or unicodedata.category(ch) == "Zs"
+
+
+def split_pieces(chunks: Sequence[str]) -> list[Piece]:
+    """Cut each chunk at whitespace runs and after punctuation.
+
+    Punctuation stays with the piece it ends; a piece of punctuation alone is glued to the
+    piece before it.
+    """
+    out: list[Piece] = []
+    for c, text in enumerate(chunks):
+        pending = "start" if not out else "line"
+        lead: int | None = None  # punctuation opening the chunk: it joins the next piece
+        i, n = 0, len(text)
+        while i < n:
+            if _is_space(text[i]):
+                i += 1
+                continue
+            j = i
+            while j < n and not _is_space(text[j]):
+                j += 1
+                if text[j - 1] in _PUNCT:
+                    while j < n and text[j] in _PUNCT:
+                        j += 1
+                    break
+            if all(ch in _PUNCT for ch in text[i:j]):
+                if out and out[-1].chunk == c:
+                    prev = out[-1]  # punctuation alone: it ends the piece before
+                    out[-1] = Piece(c, prev.start, j, prev.before)
+                elif lead is None:
+                    lead = i
+                i = j
+                continue
+            out.append(Piece(c, i if lead is None else lead, j, pending))
+            lead = None
+            pending = "punct" if text[j - 1] in _PUNCT else "space"
+            i = j
+        if lead is not None:  # a chunk of punctuation only
+            out.append(Piece(c, lead, len(text.rstrip()), pending))
+    return out
+
+
+def units(chunks: Sequence[str], tokenize: Any) -> list[Piece]:
+    """The pieces, with every piece longer than :data:`SPLIT_MIN` cut at its jieba token
+    boundaries (``glued`` gaps): the places where the speaker may change."""
+    out: list[Piece] = []
+    for p in split_pieces(chunks):
+        if p.end - p.start <= SPLIT_MIN:
+            out.append(p)
+            continue
+        pos = p.start
+        for i, tok in enumerate(tokenize(chunks[p.chunk][p.start:p.end])):
+            if tok:
+                out.append(Piece(p.chunk, pos, pos + len(tok), p.before if i == 0 else "glued"))
+                pos += len(tok)
+    return out
+
+
+def gap_texts(chunks: Sequence[str], pieces: Sequence[Piece]) -> list[str]:
+    """What the change model sees of the gap in front of each piece after the first: up to
+    :data:`GAP_WINDOW` characters either side (spaces left out) and a separator for the
+    kind of gap (``…您请讲_我跟你讲…``)."""
+    content: list[str] = []
+    ends: list[int] = []
+    for p in pieces:
+        content.append("".join(ch for ch in chunks[p.chunk][p.start:p.end]
+                               if not _is_space(ch)))
+        ends.append(sum(map(len, content)))
+    flat = "".join(content)
+    out = []
+    for i in range(1, len(pieces)):
+        k = ends[i - 1]
+        out.append(f"{flat[max(0, k - GAP_WINDOW):k]}{SEPARATORS[pieces[i].before]}"
+                   f"{flat[k:k + GAP_WINDOW]}")
+    return out
+
+
+_PLAIN: dict[int, None] | None = None
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def plain(text: str) -> str:
+    """What the role model reads: the text without spaces and punctuation, as ASR gives it."""
+    global _PLAIN
+    if _PLAIN is None:  # one deletion table for every space and punctuation code point
+        _PLAIN = {c: None for c in range(0x30000) if chr(c).isspace()
+                  or unicodedata.category(chr(c))[0] in "PZ"}
+    return text.translate(_PLAIN)
+
+
+def _slice(chunks: Sequence[str], first: Piece, last: Piece) -> str:
+    if first.chunk == last.chunk:
+        return chunks[first.chunk][first.start:last.end]
+    parts = [chunks[first.chunk][first.start:]]
+    parts += [chunks[c] for c in range(first.chunk + 1, last.chunk)]
+    parts.append(chunks[last.chunk][:last.end])
+    return "\n".join(p.strip() for p in parts)
+
+
+_BINS = (-6.0, -4.0, -2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 4.0, 6.0)
+_QUESTION = ("吗", "呢", "么", "吧", "哪", "几", "啥", "谁", "?", "？")
+_QUESTION_WORDS = ("什么", "怎么", "多少", "是不是", "有没有", "能不能", "可不可以", "对不对",
+                   "行不行", "哪里", "哪个", "几点")
+#: Pieces tagged at a time (with MARGIN pieces of context either side): memory stays bounded.
+BLOCK = 4000
+MARGIN = 40
+#: Windows of pieces (before, after) whose role-model log-odds are features of a piece.
+WINDOWS = {"r0": (0, 0), "r1": (1, 1), "r2": (2, 2), "before": (3, -1), "rr3": (0, 3)}
+#: Stretch labels of the tagger: role, and whether the piece begins the role's stretch.
+LABELS = ("agent-B", "agent-I", "customer-B", "customer-I")
+
+
+def _bin(x: float) -> int:
+    return sum(1 for b in _BINS if x > b)
+
+
+def _asks(t: str) -> bool:
+    return t.endswith(_QUESTION) or any(w in t[-6:] for w in _QUESTION_WORDS)
+
+
+def piece_features(texts: Sequence[str], kinds: Sequence[str], tokens: Sequence[Sequence[str]],
+                   role_odds: Mapping[str, Sequence[float]]) -> list[list[str]]:
+    """The tagger's features of every piece: its first and last characters and words, its
+    neighbours' edges, the kinds of gap around it, whether the piece before asks something,
+    and the role model's log-odds for the piece and for windows around it (binned)."""
+    n = len(texts)
+    out = []
+    for i, t in enumerate(texts):
+        f = ["bias", f"b1={t[:1]}", f"b2={t[:2]}", f"e1={t[-1:]}", f"e2={t[-2:]}",
+             f"len={min(len(t), 12) // 3}", f"k={kinds[i]}",
+             f"kn={kinds[i + 1] if i + 1 < n else 'end'}"]
+        f += [f"w={w}" for w in tokens[i][:8]]
+        if i > 0:
+            p = texts[i - 1]
+            f += [f"pe1={p[-1:]}", f"pe2={p[-2:]}", f"pq={_asks(p)}",
+                  f"pe2|b2={p[-2:]}|{t[:2]}"]
+        else:
+            f.append("first")
+        if i + 1 < n:
+            f += [f"nb1={texts[i + 1][:1]}", f"nb2={texts[i + 1][:2]}"]
+        else:
+            f.append("last")
+        f.append(f"q={_asks(t)}")
+        for name, odds in role_odds.items():
+            f.append(f"{name}={_bin(odds[i])}")
+        if "before" in role_odds and "rr3" in role_odds and i > 0:
+            left, right = role_odds["before"][i], role_odds["rr3"][i]
+            # the speech before the gap sounds like one side and the speech after like the other
+            f.append(f"lr={_bin(left)}|{_bin(right)}")
+            f.append(f"flip={left * right < -1.0}")
+        out.append(f)
+    return out
+
+
+def role_odds(roles: Any, prior_agent: float, chunks: Sequence[str], pieces: Sequence[Piece]
+              ) -> dict[str, list[float]]:
+    """The role model's log-odds (agent vs customer, corrected for its training mix) for each
+    piece alone (``r0``) and for the windows around it (``r1``: one piece either side,
+    ``rl``: two before, ``rr``: two after)."""
+    n = len(pieces)
+    texts: dict[str, list[str]] = {
+        name: [plain(_slice(chunks, pieces[max(0, i - lo)], pieces[min(n - 1, i + hi)]))
+               if i + hi >= 0 else "" for i in range(n)] for name, (lo, hi) in WINDOWS.items()}
+    unique = list(dict.fromkeys(t for ts in texts.values() for t in ts))
+    agent = list(roles.classes).index("agent")
+    odds = {}
+    for t, row in zip(unique, roles.predict_proba(unique), strict=True):
+        q = min(max(row[agent], 1e-4), 1 - 1e-4)
+        odds[t] = math.log(q / prior_agent) - math.log((1 - q) / (1 - prior_agent))
+    return {name: [odds[t] for t in ts] for name, ts in texts.items()}
+
+
+def prior_of(role_spec: Mapping[str, Any]) -> float:
+    """The share of agent rows the role model was trained on."""
+    counts = role_spec.get("training", {}).get("label_counts", {})
+    total = sum(counts.values()) or 1
+    return float(counts.get("agent", total / 2)) / total
+
+
+class DiarizeModel:
+    """The shipped (or a trained) diarisation model: a role model (P(agent) of a stretch of
+    speech) and a linear-chain CRF over pieces whose weights are plain JSON. Immutable;
+    safe to share between threads."""
+
+    def __init__(self, spec: Mapping[str, Any], *, source: str = "<dict>") -> None:
+        from .classify import ToneModel  # the same JSON linear-model format
+        from .errors import ModelError
+
+        if not isinstance(spec, Mapping) or spec.get("format") != _FORMAT:
+            raise ModelError(f"{source}: not a phrasecheck diarisation model")
+        if spec.get("format_version") != _FORMAT_VERSION:
+            raise ModelError(f"{source}: diarisation model format version "
+                             f"{spec.get('format_version')!r} is not supported "
+                             f"(supported: {_FORMAT_VERSION})")
+        self.spec = dict(spec)
+        self.roles = ToneModel(spec["roles"], source=f"{source}#roles")
+        if set(self.roles.classes) != {"agent", "customer"}:
+            raise ModelError(f"{source}: the role model must have classes agent and customer")
+        self.prior_agent = prior_of(spec["roles"])
+        crf = spec["tagger"]
+        if list(crf.get("labels", ())) != list(LABELS):
+            raise ModelError(f"{source}: tagger labels must be {list(LABELS)}")
+        self._state: dict[str, tuple[float, ...]] = {
+            k: tuple(float(x) for x in v) for k, v in crf["state"].items()}
+        self._trans = tuple(tuple(float(x) for x in row) for row in crf["transitions"])
+        if len(self._trans) != 4 or any(len(r) != 4 for r in self._trans) or any(
+                len(v) != 4 or not all(math.isfinite(x) for x in v)
+                for v in self._state.values()):
+            raise ModelError(f"{source}: malformed tagger weights")
+        self._agent = self.roles.classes.index("agent")
+
+    def role_odds(self, chunks: Sequence[str], pieces: Sequence[Piece]) -> dict[str, list[float]]:
+        return role_odds(self.roles, self.prior_agent, chunks, pieces)
+
+    def features(self, chunks: Sequence[str], pieces: Sequence[Piece], tokenize: Any
+                 ) -> list[list[str]]:
+        texts = ["".join(ch for ch in _slice(chunks, p, p) if not _is_space(ch)) for p in pieces]
+        tokens = [[w for w in tokenize(t) if w.strip()] for t in texts]
+        return piece_features(texts, [p.before for p in pieces], tokens,
+                              self.role_odds(chunks, pieces))
+
+    def tag(self, feats: Sequence[Sequence[str]]) -> tuple[list[int], list[list[float]]]:
+        """Viterbi labels (indexes into :data:`LABELS`) and the forward-backward marginals."""
+        import numpy as np
+
+        n = len(feats)
+        state = self._state
+        emit = np.zeros((n, 4))
+        for i, f in enumerate(feats):
+            row = emit[i]
+            for a in f:
+                w = state.get(a)
+                if w is not None:
+                    row += w
+        tr = np.asarray(self._trans)
+        score = emit[0].copy()
+        back = np.zeros((n, 4), dtype=np.int64)
+        for i in range(1, n):
+            cand = score[:, None] + tr  # [from, to]
+            back[i] = cand.argmax(axis=0)
+            score = cand.max(axis=0) + emit[i]
+        y = int(score.argmax())
+        path = [y]
+        for i in range(n - 1, 0, -1):
+            y = int(back[i, y])
+            path.append(y)
+        path.reverse()
+        fwd = np.empty((n, 4))
+        fwd[0] = emit[0]
+        for i in range(1, n):
+            c = fwd[i - 1][:, None] + tr
+            m = c.max(axis=0)
+            fwd[i] = emit[i] + m + np.log(np.exp(c - m).sum(axis=0))
+        bwd = np.zeros((n, 4))
+        for i in range(n - 2, -1, -1):
+            c = tr + (emit[i + 1] + bwd[i + 1])[None, :]
+            m = c.max(axis=1)
+            bwd[i] = m + np.log(np.exp(c - m[:, None]).sum(axis=1))
+        z = fwd[-1].max() + math.log(float(np.exp(fwd[-1] - fwd[-1].max()).sum()))
+        marg = np.exp(fwd + bwd - z)
+        return path, marg.tolist()
+
+
+def diarize(chunks: Sequence[str], model: DiarizeModel | None = None,
+            tokenize: Any = None) -> list[MonoTurn]:
+    """Turns, with roles and confidences, of an undiarised transcript given as ``chunks``
+    (its lines or records, in order)."""
+    model = model or default_diarize_model()
+    if tokenize is None:
+        tokenize = _default_tokenize()
+    original = chunks
+    # lone surrogates (half an emoji) cannot reach the Rust tokenizer: judge a copy with
+    # U+FFFD in their place, one character for one, and cut the turns out of the original
+    chunks = [_SURROGATE.sub("\ufffd", c) for c in chunks]
+    pieces = units(chunks, tokenize)
+    if not pieces:
+        return []
+    # in blocks, so that a very long call is tagged in bounded memory: features only look a
+    # few pieces either side, and each block is tagged with a margin of context around it
+    roles: list[str] = []
+    p_role: list[float] = []
+    for lo in range(0, len(pieces), BLOCK):
+        a, b = max(0, lo - MARGIN), min(len(pieces), lo + BLOCK + MARGIN)
+        part = pieces[a:b]
+        path, marg = model.tag(model.features(chunks, part, tokenize))
+        for y, m in list(zip(path, marg))[lo - a:lo - a + BLOCK]:
+            roles.append("agent" if y < 2 else "customer")
+            p_role.append(m[0] + m[1] if y < 2 else m[2] + m[3])
+    turns: list[MonoTurn] = []
+    i = 0
+    while i < len(pieces):
+        j = i
+        while j + 1 < len(pieces) and roles[j + 1] == roles[i]:
+            j += 1
+        turns.append(MonoTurn(roles[i], _slice(original, pieces[i], pieces[j]), pieces[i].chunk,
+                              pieces[i].start, pieces[j].chunk, pieces[j].end,
+                              round(min(p_role[i:j + 1]), 4), j + 1 - i))
+        i = j + 1
+    return turns
+
+
+# ------------------------------------------------------------------------ loading
+
+_lock = threading.Lock()
+_default: DiarizeModel | None = None
+_tokenize: Any = None
+
+
+def _default_tokenize() -> Any:
+    global _tokenize
+    if _tokenize is None:
+        import rjieba  # the word tokenizer the tone model's features use: same tokens as jieba
+
+        _tokenize = rjieba.cut
+    return _tokenize
+
+
+def load_diarize_model(path: str | Path | Traversable) -> DiarizeModel:
+    from .errors import ModelError
+
+    res: Any = path if isinstance(path, Traversable) and not isinstance(path, Path) else Path(
+        str(path))
+    try:
+        spec = json.loads(res.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelError(f"{path}: cannot load diarisation model: {e}") from e
+    return DiarizeModel(spec, source=str(path))
+
+
+def default_diarize_model() -> DiarizeModel:
+    """The shipped diarisation model, loaded once (thread-safe)."""
+    global _default
+    if _default is None:
+        with _lock:
+            if _default is None:
+                from importlib.resources import files
+
+                from .errors import ModelError
+
+                path = files("phrasecheck") / "models" / "diarize.json"
+                if not path.is_file():
+                    raise ModelError("this installation ships no diarisation model "
+                                     "(phrasecheck/models/diarize.json): undiarised "
+                                     "transcripts cannot be read")
+                _default = load_diarize_model(path)
+    return _default

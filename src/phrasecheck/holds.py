@@ -1,0 +1,264 @@
+"""Holds: when did the agent make the customer wait, and how do we know?
+
+A hold needs evidence on both sides of the wait, because the words alone mislead: 我看一下 is
+a hold in 请稍等，我看一下 … (silence) … 让您久等了, but not in 请把身份证给我看一下 (the agent asks
+for a document) or in 好的，我看一下。起诉状需要… (the agent looks and answers in one breath).
+
+* **announced**: an agent turn holds a ``hold`` cue (我帮您查一下, 我去后台核实一下, 我帮您联系一下
+  …; lexicon allow-lists drop 给我看一下 and the like), and the cue is not followed, in the
+  same turn, by the answer itself (the agent looked and answered);
+* AND **confirmed** by one of
+  - a **silence** of at least ``hold_gap_seconds`` before the agent's next turn (timed
+    transcripts), or
+  - a **return**: the agent's next turn comes back from the wait, either saying so (让您久等了,
+    感谢您的耐心等待, 查到了, 核实过了 … — categories ``wait_thanks`` and ``hold_return``), or
+    with no customer turn in between that carries the talk on (好的 / 嗯 while waiting is
+    fine): the customer waited and the agent spoke next.
+* An **unannounced silence** also counts, as the worst kind of hold: at least
+  ``silent_hold_seconds`` (default twice ``hold_gap_seconds``) of silence after a customer
+  turn before the agent speaks again, in a timed transcript that is not a chat (chat replies
+  are often that slow without anyone waiting on a line), unless the customer had said that
+  they were the one going away (我找一下, 等我一下). It is anchored at the agent's last turn.
+
+Not holds: 您稍后会收到短信, 等一下师傅会给您打电话 (no announcement of leaving the line), a hold
+cue followed by the customer carrying on the conversation, or by the answer in the same turn.
+
+:func:`detect_holds` is linear in the number of turns. It reads only turns, their lexicon
+findings (cue and required kinds) and two settings; it knows nothing of policies.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .types import Finding, Turn
+
+__all__ = ["HoldEvent", "announcement", "detect_holds", "is_backchannel"]
+
+#: What the agent says when coming back from a hold (lexicon categories).
+RETURN_CATEGORIES = ("wait_thanks", "hold_return")
+#: Wait phrases (请稍等) in the rest of an announcing turn do not count as "answered".
+_WAIT_CATEGORIES = ("wait",)
+#: More than this many characters of content after the cue, in the same turn, means the
+#: agent looked and answered without leaving the line.
+ANSWERED_CHARS = 16
+
+# A customer turn during a hold that does not carry the conversation on: acknowledgements,
+# thanks, "no hurry", fillers. Compared after dropping punctuation and spaces.
+_BACKCHANNEL = re.compile(
+    r"(?:好|好的|好嘞|好吧|嗯|嗯嗯|哦|噢|喔|啊|行|行的|可以|没事|没关系|不急|不着急|谢谢|谢谢你|"
+    r"谢谢您|麻烦了|麻烦你了|麻烦您了|辛苦了|是|是的|对|对的|等着|我等着|我等一下|我等你|"
+    r"我在|在的|在|您查|你查|您看|你看|喂|ok|OK|okay|en|嗯呢|好的呢|好滴|收到)+")
+_TAKE_YOUR_TIME = re.compile(r"[您你]?慢慢(?:查|来|看|找|弄)?")
+# The customer, not the agent, steps away: a silence after this is theirs.
+_CUSTOMER_AWAY = re.compile(r"我(找|翻|拿|看|查|问)(一下|一找|找|看|下)|等我(一下|一会|会儿|下)|"
+                            r"我去(拿|找|取|问|看)|稍等我|你等(我|一下)|您等(我|一下)")
+
+
+def _without_spaces(text: str) -> tuple[str, list[int]]:
+    """``text`` without whitespace, and the index in ``text`` of every character kept."""
+    where = [i for i, ch in enumerate(text) if not ch.isspace()]
+    return "".join(text[i] for i in where), where
+
+
+def _customer_away(text: str) -> bool:
+    """The customer's turn ends with them stepping away (我找一下 … with nothing after)."""
+    flat = _squash(text)
+    ends = [m.end() for m in _CUSTOMER_AWAY.finditer(flat)]
+    return bool(ends) and len(flat) - ends[-1] <= 4
+
+
+def _squash(text: str) -> str:
+    return "".join(ch for ch in text
+                   if not (ch.isspace() or unicodedata.category(ch)[0] in "PZS"))
+
+
+def is_backchannel(text: str) -> bool:
+    """A customer turn that only acknowledges (好的 / 嗯嗯 / 不急您慢慢查)."""
+    flat = _squash(text)
+    if not flat:
+        return True
+    flat = _TAKE_YOUR_TIME.sub("", flat)
+    return not flat or (len(flat) <= 12 and _BACKCHANNEL.fullmatch(flat) is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class HoldEvent:
+    """One hold, with the evidence that makes it one.
+
+    ``position``/``return_position`` are positions in the conversation's turns (the announcing
+    or last agent turn, and the agent turn that comes back); ``turn``/``return_turn`` their
+    turn indexes. ``how`` is ``announced+silence``, ``announced+return`` or ``silence``.
+    """
+
+    position: int
+    turn: int
+    return_position: int | None
+    return_turn: int | None
+    how: str
+    cue: str | None = None
+    cue_code: str | None = None
+    gap: float | None = None
+    return_cue: str | None = None
+
+    def explain(self) -> str:
+        parts = []
+        if self.cue is not None:
+            parts.append(f"turn {self.turn} announces “{self.cue}” ({self.cue_code})")
+        else:
+            parts.append(f"no announcement after turn {self.turn}")
+        if self.gap is not None:
+            parts.append(f"{self.gap:.0f}s silence before turn {self.return_turn}")
+        if self.return_cue is not None:
+            parts.append(f"turn {self.return_turn} comes back with “{self.return_cue}”")
+        return "hold: " + "; ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"turn": self.turn, "return_turn": self.return_turn, "how": self.how,
+                "cue": self.cue, "cue_code": self.cue_code, "gap": self.gap,
+                "return_cue": self.return_cue, "explanation": self.explain()}
+
+
+def _end(t: Turn) -> float | None:
+    return t.end if t.end is not None else t.start
+
+
+def _silence_before(turns: Sequence[Turn], q: int) -> float | None:
+    """Seconds between the end of turn ``q-1`` and the start of turn ``q`` (None untimed)."""
+    if q == 0 or turns[q].start is None:
+        return None
+    prev_end = _end(turns[q - 1])
+    if prev_end is None:
+        return None
+    return float(turns[q].start) - float(prev_end)  # type: ignore[arg-type]
+
+
+# An agent saying it is about to look something up, check, ask or contact someone, in words
+# the lexicon's hold cues do not list (我调一下您近两个月的缴费记录, 我这边马上帮您核实).
+_SUBJECT = r"(?:我|我这边|这边|我们|咱们)"
+_MODAL = r"(?:先|再|马上|现在|这就|立刻|要|需要|得|来|帮|给|为|替|您|你)*"
+_ANNOUNCE = re.compile(
+    # 我(先)帮您查一下 / 我去后台调一下 / 我去制卡室问问
+    _SUBJECT + _MODAL + r"(?:去[^，。！？；,.!?;]{0,8}?)?"
+    r"(?:查询|查|核实|核对|确认|调取|调|问|咨询|联系|找|核算|算|试|刷新|切换|看)"
+    r"(?:一下|一查|一找|一问|下|查|问|找|看|算)"
+    # 我去找科长 / 我去拿一下
+    r"|" + _SUBJECT + _MODAL + r"去(?:找|问|拿|取|请示|叫|调|查|核实|确认)"
+    # 我帮您申请转回 / 我这边切换系统 (an action the agent carries out, not done yet)
+    r"|" + _SUBJECT + _MODAL + r"(?:申请|登记|提交|办理|转接|联系|上报|反馈|核实|核对|查询|调取|"
+    r"请示|切换|申报|打印)(?!好|完|过|了|成功)")
+_CLAUSE_END = re.compile(r"[，。！？；,.!?;…]")
+_ASKS = re.compile(r"(吗|呢|么|是不是|对不对|对吧|可以吗|好吗|行吗)?[?？]\W*$|(吗|呢)\W*$")
+
+
+def _announce_cue(turn: Turn, found: Sequence[Finding]) -> tuple[str, str, int] | None:
+    """The last announcement of a hold in an agent turn as ``(text, code, end)``, unless the
+    agent answered after it in the same turn or ends the turn asking the customer something.
+
+    The rest of the announcing clause is what is being looked up (我帮您查一下这个片区今天有没有
+    停电计划); the clauses after it, beyond wait phrases, are an answer.
+    """
+    text = turn.text
+    cues = [(f.start, f.end, f.text, f.code) for f in found if f.category == "hold"]
+    flat, where = _without_spaces(text)  # ASR text: 我 帮 您 查 一下
+    for m in _ANNOUNCE.finditer(flat):
+        a, b = where[m.start()], where[m.end() - 1] + 1
+        cues.append((a, b, text[a:b], "pattern"))
+    if not cues:
+        return None
+    _start, end, cue_text, code = max(cues, key=lambda c: (c[1], c[1] - c[0]))
+    clause = _CLAUSE_END.search(text, end)
+    tail = text[clause.end():] if clause else ""
+    for f in found:  # a 请稍等 after the cue is part of the announcement, not an answer
+        if f.category in _WAIT_CATEGORIES and f.start >= end:
+            tail = tail.replace(f.text, "")
+    if len(_squash(tail)) > ANSWERED_CHARS:
+        return None
+    if _ASKS.search(text[end:]):
+        return None  # 我确认一下您的手机号是尾号6612吗？ asks the customer; it does not leave
+    return cue_text, code, end
+
+
+def announcement(turn: Turn, found: Sequence[Finding]) -> str | None:
+    """The words with which an agent turn announces a hold (a hold only once the agent
+    comes back, see :func:`detect_holds`), or ``None``."""
+    got = _announce_cue(turn, found)
+    return None if got is None else got[0]
+
+
+def _settings_seconds(settings: Mapping[str, Any], key: str, default: float | None
+                      ) -> float | None:
+    value = settings.get(key, default)
+    if value is None:
+        return None
+    return float(value)
+
+
+def detect_holds(turns: Sequence[Turn], findings: Sequence[Sequence[Finding]],
+                 settings: Mapping[str, Any] | None = None,
+                 channel: str | None = None) -> list[HoldEvent]:
+    """Every hold in a conversation, in order (see the module docstring for the evidence).
+
+    ``findings[i]`` are the lexicon findings (cue and required kinds) of ``turns[i]``.
+    Settings: ``hold_gap_seconds`` (default 30), ``silent_hold_seconds`` (default twice the
+    gap; ``null`` switches unannounced silences off).
+    """
+    settings = settings or {}
+    gap_s = _settings_seconds(settings, "hold_gap_seconds", 30.0)
+    assert gap_s is not None
+    silent_s = _settings_seconds(settings, "silent_hold_seconds", 2 * gap_s)
+    n = len(turns)
+    next_agent: list[int | None] = [None] * n
+    nxt: int | None = None
+    for i in range(n - 1, -1, -1):
+        next_agent[i] = nxt
+        if turns[i].role == "agent":
+            nxt = i
+    events: list[HoldEvent] = []
+    returned_at: set[int] = set()
+    anchored: set[int] = set()
+    for p, t in enumerate(turns):
+        if t.role != "agent":
+            continue
+        announced = _announce_cue(t, findings[p])
+        if announced is None:
+            continue
+        cue_text, cue_code, _ = announced
+        q = next_agent[p]
+        if q is None:
+            continue
+        silence = _silence_before(turns, q)
+        back = next((f for f in findings[q] if f.category in RETURN_CATEGORIES), None)
+        if silence is not None and silence >= gap_s:
+            how = "announced+silence"
+        elif back is not None or all(is_backchannel(turns[k].text) for k in range(p + 1, q)
+                                     if turns[k].role == "customer"):
+            how = "announced+return"
+        else:
+            continue
+        events.append(HoldEvent(p, t.index, q, turns[q].index, how, cue_text, cue_code,
+                                None if how == "announced+return" else round(silence or 0, 3),
+                                back.text if back else None))
+        returned_at.add(q)
+        anchored.add(p)
+    if silent_s is not None and channel != "chat":
+        last_agent: int | None = None
+        for q, t in enumerate(turns):
+            if t.role == "agent":
+                if (q not in returned_at and last_agent is not None
+                        and last_agent not in anchored and turns[q - 1].role == "customer"
+                        and not _customer_away(turns[q - 1].text)):
+                    silence = _silence_before(turns, q)
+                    if silence is not None and silence >= silent_s:
+                        back = next((f for f in findings[q] if f.category in RETURN_CATEGORIES),
+                                    None)
+                        events.append(HoldEvent(last_agent, turns[last_agent].index, q, t.index,
+                                                "silence", None, None, round(silence, 3),
+                                                back.text if back else None))
+                last_agent = q
+        events.sort(key=lambda e: (e.position, e.return_position or 0))
+    return events

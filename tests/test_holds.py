@@ -1,0 +1,169 @@
+"""Hold detection (src/phrasecheck/holds.py): evidence on both sides of the wait.
+
+Table-driven: each case is a short conversation, the holds expected as
+(announcing turn, returning turn, how), and why. Look-alikes that are NOT holds are half the
+table: asking the customer for something, looking and answering in one breath, a promise of a
+later call, a question back to the customer, the customer carrying the talk on, a chat reply
+that is merely slow, the customer stepping away.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from phrasecheck import Analyzer
+from phrasecheck.holds import detect_holds, is_backchannel
+from phrasecheck.types import Conversation, Turn
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> Analyzer:
+    return Analyzer(model=None, complaint_model=None)
+
+
+def conv(*turns: tuple[Any, ...], channel: str | None = None) -> Conversation:
+    out = []
+    for i, t in enumerate(turns):
+        role, text, *times = t
+        start, end = ([*times, None, None])[:2]
+        out.append(Turn(i, role, text, start, end))
+    meta = {"channel": channel} if channel else {}
+    return Conversation("c", tuple(out), meta)
+
+
+def holds(analyzer: Analyzer, c: Conversation, **settings: Any) -> list[tuple[int, int, str]]:
+    found = analyzer.turn_findings(c)
+    return [(h.turn, h.return_turn, h.how)  # type: ignore[misc]
+            for h in detect_holds(c.turns, found, settings, c.metadata.get("channel"))]
+
+
+CASES = [
+    # --- holds ---------------------------------------------------------------------------
+    ("announced, customer waits, agent comes back with the result",
+     conv(("agent", "好的，请您稍等，我帮您查一下这笔交易的状态。"), ("customer", "好。"),
+          ("agent", "这笔转账是对方行退回的，三个工作日内原路退回。")),
+     [(0, 2, "announced+return")]),
+    ("announced, agent comes back with thanks although the customer remarked meanwhile",
+     conv(("agent", "请您稍等，我帮您查一下体检结果有没有上传。"),
+          ("customer", "应该传了吧，体检的时候说直接传系统。"),
+          ("agent", "感谢您的耐心等待，体检结果已经传上来了。")),
+     [(0, 2, "announced+return")]),
+    ("announced in words the cue list does not have, back after a 40 s silence",
+     conv(("agent", "好的周女士，请稍等，我调一下您近两个月的缴费记录。",
+           95.0, 98.0),
+          ("agent", "查到了，三月份扣了两次。", 161.0, 168.0)),
+     [(0, 1, "announced+silence")]),
+    ("ASR spacing inside the announcement",
+     conv(("agent", "好 你 稍 等 我 问 一下 护士长 今天 的 探视 安排", 20.4, 24.6),
+          ("customer", "好", 25.1, 25.4),
+          ("agent", "喂 喂 听 得到 吗 护士长 说 下午 三点 可以 探视", 61.0, 72.3)),
+     [(0, 2, "announced+silence")]),
+    ("an unannounced silence of a minute after the customer answered (timed phone call)",
+     conv(("agent", "请您把户号报一下。", 28.0, 33.0),
+          ("customer", "是3301 0256 7781。", 36.0, 40.0),
+          ("agent", "户号是330102567781，目前是主管道抢修。", 104.0, 110.0), channel="phone"),
+     [(0, 2, "silence")]),
+    ("two holds in one call",
+     conv(("agent", "请稍等，我帮您查一下。"), ("customer", "嗯。"),
+          ("agent", "查到了，您的社保是正常缴纳的。我再帮您核实一下医保。"), ("customer", "好的"),
+          ("agent", "让您久等了，医保也正常。")),
+     [(0, 2, "announced+return"), (2, 4, "announced+return")]),
+    # --- look-alikes -----------------------------------------------------------------------
+    ("asking the customer for a document is not a hold",
+     conv(("agent", "请把社保卡或者身份证给我看一下。"), ("customer", "给。"),
+          ("agent", "好的，您的卡已经激活了。")),
+     []),
+    ("looking and answering in the same turn",
+     conv(("agent", "好的，我看一下。起诉状需要写明原告被告的基本信息、诉讼请求和事实理由，"
+                    "一式三份。"),
+          ("customer", "那证据要复印吗？"), ("agent", "要的，证据复印件也是一式三份。")),
+     []),
+    ("a promise of a later call is not a hold",
+     conv(("agent", "您稍后会收到短信，等一下师傅会给您打电话确认上门时间。"),
+          ("customer", "好的谢谢"),
+          ("agent", "不客气，还有其他可以帮您的吗？")),
+     []),
+    ("a question back to the customer is not a hold",
+     conv(("agent", "我确认一下，您的手机号是尾号6612吗？"), ("customer", "对"),
+          ("agent", "好的，已经给您登记了。")),
+     []),
+    ("the customer carries the conversation on after the cue",
+     conv(("agent", "我帮您查一下"), ("customer", "对了，我还想问一下异地就医怎么备案？"),
+          ("agent", "异地就医可以在国家医保服务平台小程序上备案。")),
+     []),
+    ("a slow chat reply is not a hold",
+     conv(("customer", "退款什么时候到？", 0.0, 1.0), ("agent", "亲，您好", 70.0, 71.0),
+          ("customer", "我上周退的", 80.0, 81.0),
+          ("agent", "亲，退款三到五个工作日到账哦", 150.0, 151.0),
+          channel="chat"),
+     []),
+    ("the customer steps away to fetch something: the silence is theirs",
+     conv(("agent", "请您提供一下银行卡号。", 0.0, 3.0),
+          ("customer", "等我一下，我去拿卡。", 4.0, 6.0),
+          ("agent", "好的。", 90.0, 91.0), channel="phone"),
+     []),
+    ("a finished action is not an announcement",
+     conv(("agent", "我帮您登记好了，工单号是2603180412。"), ("customer", "好"),
+          ("agent", "还有其他可以帮您的吗？")),
+     []),
+]
+
+
+@pytest.mark.parametrize(("why", "c", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_holds(analyzer: Analyzer, why: str, c: Conversation,
+               expected: list[tuple[int, int, str]]) -> None:
+    assert holds(analyzer, c, hold_gap_seconds=30) == expected, why
+
+
+def test_silent_holds_can_be_switched_off(analyzer: Analyzer) -> None:
+    c = CASES[4][1]
+    assert holds(analyzer, c, hold_gap_seconds=30, silent_hold_seconds=None) == []
+    assert holds(analyzer, c, hold_gap_seconds=30, silent_hold_seconds=120) == []
+
+
+def test_hold_evidence_names_cue_gap_and_return(analyzer: Analyzer) -> None:
+    c = CASES[2][1]
+    [h] = detect_holds(c.turns, analyzer.turn_findings(c), {"hold_gap_seconds": 30})
+    text = h.explain()
+    assert "我调一下" in text and "63s silence" in text and "“查到了”" in text
+    assert h.to_dict()["how"] == "announced+silence"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("好的", True), ("嗯嗯", True), ("好 您查", True), ("不着急，您慢慢查", True), ("", True),
+    ("那我顺便问一下公积金的事", False), ("我要投诉你们", False),
+])
+def test_backchannel(text: str, expected: bool) -> None:
+    assert is_backchannel(text) is expected
+
+
+def test_wait_and_thanks_rules_judge_each_hold(analyzer: Analyzer) -> None:
+    c = conv(("agent", "请稍等，我帮您查一下。"), ("customer", "嗯。"),
+             ("agent", "感谢您的耐心等待，查到了，正常缴纳。"), ("customer", "那医保呢？"),
+             ("agent", "我再帮您核实一下医保。"), ("customer", "好的"), ("agent", "医保也正常。"))
+    score = analyzer.score(c)
+    wait, thanks = score.rule("wait_before_hold"), score.rule("thanks_after_hold")
+    # the first hold passes both; the second has no 请稍等 (in its turn or the agent's turn
+    # before) and no thanks when the agent comes back
+    assert wait.outcome == "fail" and wait.deduction == 5
+    assert thanks.outcome == "fail" and thanks.deduction == 5
+    assert any("turn 4" in e.note for e in wait.evidence)
+    trace = str(analyzer.test_rule("thanks_after_hold", c))
+    assert "hold: turn 0 announces" in trace and "hold: turn 4 announces" in trace
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["agent", "customer"]),
+                          st.text(alphabet="您好请稍等我帮查一下核实到了谢谢嗯 ，。", max_size=20),
+                          st.one_of(st.none(), st.floats(0, 1000))), max_size=12))
+def test_holds_never_crash_and_point_at_agent_turns(analyzer: Analyzer,
+                                                     turns: list[tuple[str, str, Any]]) -> None:
+    c = conv(*[(r, t, s, s) for r, t, s in turns])
+    for h in detect_holds(c.turns, analyzer.turn_findings(c), {}):
+        assert c.turns[h.position].role == "agent"
+        assert h.return_position is not None and c.turns[h.return_position].role == "agent"
+        assert h.position < h.return_position

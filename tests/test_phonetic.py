@@ -1,0 +1,80 @@
+"""Phonetic matching (src/phrasecheck/phonetic.py and the matcher's second automaton).
+
+ASR errors (宁好, 烧等, 头诉, 不知到, 耐新) and spellings that dodge filters (神金病, 有bing,
+弱zhi, gun) meet their lexicon phrase with a lower confidence; innocent homophones that are
+words of their own (在建 for 再见, 沙子 for 傻子) or too short to trust (又病 for 有病) stay clean.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from phrasecheck import Analyzer
+from phrasecheck.matching import PHONETIC_SCORE
+from phrasecheck.phonetic import sound_coder
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> Analyzer:
+    return Analyzer(model=None, complaint_model=None)
+
+
+KINDS = ("required", "banned", "cue")
+
+
+@pytest.mark.parametrize(("text", "role", "code", "surface"), [
+    ("宁好 这里是社保中心", "agent", "GRT", "宁好"),
+    ("请烧等 我帮您查一下", "agent", "WAIT-001", "请烧等"),
+    ("感谢您的耐新等待", "agent", "WTHX-001", "感谢您的耐新等待"),
+    ("好的 在见", "agent", "CLS-001", "在见"),
+    ("这个我也不知到啊", "agent", "STW-001", "不知到"),
+    ("你这个深经病", "agent", "PRF-003", "深经病"),
+    ("你有bing吧", "agent", "PRF-004", "有bing吧"),
+    ("弱zhi", "agent", "PRF-010", "弱zhi"),
+    ("我要打幺二三四五头诉你们", "customer", "CMP-002", "头诉你们"),
+    ("请 嗯 稍等", "agent", "WAIT-001", "请 嗯 稍等"),
+])
+def test_sounds_alike_are_found(analyzer: Analyzer, text: str, role: str, code: str,
+                                surface: str) -> None:
+    found = analyzer.check_text(text, role, kinds=KINDS, classify=False)
+    hit = [f for f in found if f.code.startswith(code)]
+    assert hit, found
+    assert hit[0].text == surface and text[hit[0].start:hit[0].end] == surface
+    assert hit[0].score == PHONETIC_SCORE and "sounds like" in hit[0].explanation
+
+
+@pytest.mark.parametrize("text", [
+    "在建工程的手续在二楼办",   # 在建 is a word (再见)
+    "沙子水泥都要自己买",       # 沙子 (傻子)
+    "他又病了，请假一天",       # 又病: two syllables, too short to trust for a banned word
+    "滚动条拉到底就能看到",     # exact-form allow-lists still hold
+    "您好，请稍等",            # written as the form: an exact hit, not a phonetic one
+])
+def test_innocent_homophones_stay_clean(analyzer: Analyzer, text: str) -> None:
+    found = analyzer.check_text(text, kinds=KINDS, classify=False)
+    assert not [f for f in found if f.score < 1.0], found
+
+
+def test_digits_and_spoken_digits_sound_alike() -> None:
+    coder = sound_coder()
+    assert coder.encode_phrase("12345") == coder.encode_phrase("幺二三四五")
+    assert coder.encode_phrase("您好") == coder.encode_phrase("宁好")
+
+
+def test_latin_spans_map_back_to_the_text() -> None:
+    enc = sound_coder().encode("你有bing吧")
+    assert enc.spans is not None and enc.latin is not None
+    assert len(enc.codes) == 4  # 你 有 bing 吧
+    assert enc.spans[2] == (2, 6) and enc.latin[2]
+
+
+def test_shipped_pinyin_table_is_pypinyins() -> None:
+    """lexicons/pinyin.tsv is what tools/build_pinyin_table.py makes from pypinyin."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("pypinyin")
+    tool = Path(__file__).resolve().parent.parent / "tools" / "build_pinyin_table.py"
+    out = subprocess.run([sys.executable, str(tool), "--check"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
