@@ -190,6 +190,8 @@ _COLUMNS: dict[str, tuple[str, str]] = {
     "channel": ("渠道", "Channel"),
     "source": ("来源", "Source"),
     "format": ("格式", "Format"),
+    "layout": ("说话人标注", "Speaker layout"),
+    "role_confidence": ("角色置信度", "Role confidence"),
     "turn": ("轮次", "Turn"),
     "role": ("角色", "Role"),
     "start": ("起", "Start"),
