@@ -759,6 +759,92 @@ def eval_(
     _console().print(str(report), markup=False)
 
 
+# --------------------------------------------------------------------------------- serve
+
+
+@app.command()
+def serve(
+    policy: PolicyOpt = "default",
+    lexicon: LexiconOpt = None,
+    no_default_lexicon: NoDefaultLexOpt = False,
+    model: ModelOpt = None,
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every "
+                                           "interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port.")] = 8080,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (each loads its own "
+                                                     "Analyzer; sessions live in one "
+                                                     "worker unless their state travels "
+                                                     "with the requests).")] = 1,
+    max_body_bytes: Annotated[int, typer.Option(min=1, help="Largest request body (413 "
+                                                            "beyond).")] = 1_048_576,
+    max_text_chars: Annotated[int, typer.Option(min=1, help="Longest message text (422 "
+                                                            "beyond).")] = 5_000,
+    max_turns: Annotated[int, typer.Option(min=1, help="Most turns in a scored conversation "
+                                                       "or a session.")] = 2_000,
+    max_context_turns: Annotated[int, typer.Option(min=0, help="Most context turns sent "
+                                                               "with /v1/check.")] = 50,
+    max_sessions: Annotated[int, typer.Option(min=1, help="Most open sessions per worker "
+                                                          "(429 beyond).")] = 10_000,
+    session_ttl: Annotated[float, typer.Option(min=0.001, help="Seconds a session may stay "
+                                                               "idle before it is "
+                                                               "dropped.")] = 1_800.0,
+    api_key_file: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        help="File of API keys, one per line (also: $PHRASECHECK_API_KEYS). With keys, "
+             "every request but /healthz and /readyz needs one.")] = None,
+    log_text: Annotated[bool, typer.Option("--log-text", help="Put message text in the "
+                                                              "logs (off: never).")] = False,
+    log_level: Annotated[str, typer.Option(help="critical, error, warning, info or "
+                                                "debug.")] = "info",
+    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log",
+                                             help="Log one JSON line per request.")] = True,
+    graceful_timeout: Annotated[float, typer.Option(min=0, help="Seconds in-flight requests "
+                                                                "get to finish on "
+                                                                "SIGTERM.")] = 30.0,
+) -> None:
+    """Serve checks, scores and live sessions over HTTP (needs the serve extra).
+
+    The API is described at /docs and /openapi.json once it runs. Secrets come from the
+    environment: $PHRASECHECK_API_KEYS, and $PHRASECHECK_STATE_KEY to sign exported session
+    state (set the same on every instance that restores another's sessions).
+    """
+    try:
+        from .serve import ServeConfig, run
+        from .serve.config import load_api_keys
+    except ImportError as exc:
+        raise _usage_error(f"phrasecheck serve needs the serve extra ({exc.name} is not "
+                           "installed): pip install 'phrasecheck[serve]'") from None
+    from .errors import PolicyError
+    from .policy import load_policy
+
+    try:  # fail here, with a usage error, not in every worker
+        load_policy(_policy_ref(policy))
+    except PolicyError as exc:
+        raise _usage_error(str(exc)) from None
+    for p in lexicon or []:
+        if not p.exists():
+            raise _usage_error(f"no such lexicon file or folder: {p}" + _what_exists(str(p)))
+    ref = _model_ref(model)
+    if isinstance(ref, str) and ref != "default" and not Path(ref).exists():
+        raise _usage_error(f"no such model file: {ref}" + _what_exists(ref))
+    try:
+        config = ServeConfig(
+            policy=_policy_ref(policy), lexicons=tuple(str(p) for p in lexicon or []),
+            default_lexicon=not no_default_lexicon, model=ref,
+            max_body_bytes=max_body_bytes, max_text_chars=max_text_chars, max_turns=max_turns,
+            max_context_turns=max_context_turns, max_sessions=max_sessions,
+            session_ttl=session_ttl, api_key_file=str(api_key_file) if api_key_file else None,
+            log_text=log_text, log_level=log_level.lower(), access_log=access_log)
+        keys = load_api_keys(config)
+    except (ValueError, OSError) as exc:
+        raise _usage_error(str(exc)) from None
+    if not keys and host not in ("127.0.0.1", "localhost", "::1"):
+        _console(stderr=True).print(
+            f"[yellow]warning:[/] listening on {host} without API keys: anyone who can reach "
+            "the port can use the service (set $PHRASECHECK_API_KEYS or --api-key-file)",
+            soft_wrap=True)
+    run(config, host=host, port=port, workers=workers, graceful_timeout=graceful_timeout)
+
+
 def main() -> None:
     app()
 
