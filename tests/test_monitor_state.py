@@ -298,6 +298,23 @@ def test_export_state_is_plain_json(shared: Analyzer) -> None:
                                "speaker": "坐席A", "line": None}]
 
 
+def test_the_alerts_language_travels_with_the_state(shared: Analyzer) -> None:
+    m = ConversationMonitor(shared, "en", lang="en")
+    m.add("agent", "喂？")
+    state = json.loads(json.dumps(m.export_state()))
+    assert state["lang"] == "en"
+    back = ConversationMonitor.restore(shared, state)
+    (alert,) = [a for a in back.add("agent", "有什么事？") if a.kind == "missing_greeting"]
+    zh = ConversationMonitor(shared, "zh")
+    zh.add("agent", "喂？")
+    (zh_alert,) = [a for a in zh.add("agent", "有什么事？") if a.kind == "missing_greeting"]
+    assert alert.message != zh_alert.message and alert.message.isascii()
+    # asked for, another language wins
+    again = ConversationMonitor.restore(shared, state, lang="zh")
+    assert [a.message for a in again.add("agent", "有什么事？")
+            if a.kind == "missing_greeting"] == [zh_alert.message]
+
+
 def test_restore_refuses_another_policy(shared: Analyzer, hotline: Analyzer) -> None:
     m = ConversationMonitor(shared)
     m.add("agent", "您好")

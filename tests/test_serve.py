@@ -292,6 +292,16 @@ def test_check_raises_a_veto_alert_with_suggestions(plain: Server) -> None:
         assert "这个不归我们管，有本事你去投诉"[f["start"]:f["end"]] == f["text"]
 
 
+def test_alert_messages_in_chinese_or_english(plain: Server) -> None:
+    with plain.client() as c:
+        zh = c.post("/v1/check", json={"text": "有本事你去投诉"}).json()["alerts"][0]
+        en = c.post("/v1/check", json={"text": "有本事你去投诉", "lang": "en"}
+                    ).json()["alerts"][0]
+        assert c.post("/v1/check", json={"text": "x", "lang": "fr"}).status_code == 422
+    assert zh["kind"] == en["kind"] == "veto" and "一票否决" in zh["message"]
+    assert zh["message"] != en["message"]
+
+
 def test_check_without_context_raises_only_message_alerts(plain: Server) -> None:
     with plain.client() as c:
         alone = c.post("/v1/check", json={"text": "材料带了吗？"}).json()

@@ -427,6 +427,7 @@ class ConversationMonitor:
             "phrasecheck_version": __version__,
             "policy": self.analyzer.policy.name,
             "id": self.id,
+            "lang": self.lang,
             "metadata": dict(self.metadata),
             "turns": [{"role": t.role, "text": t.text, "start": t.start, "end": t.end,
                        "speaker": t.speaker, "line": t.line} for t in self.turns],
@@ -441,10 +442,10 @@ class ConversationMonitor:
         }
 
     @classmethod
-    def restore(cls, analyzer: Analyzer, state: Mapping[str, Any], *, lang: str = "zh"
-                ) -> ConversationMonitor:
+    def restore(cls, analyzer: Analyzer, state: Mapping[str, Any], *,
+                lang: str | None = None) -> ConversationMonitor:
         """A monitor that continues from :meth:`export_state`'s output (its new alerts in
-        ``lang``).
+        ``lang``; by default in the language the exported monitor used).
 
         ``analyzer`` must use the policy the state was exported under (a
         :class:`ValueError` says so otherwise, as it does for a malformed state).
@@ -458,7 +459,7 @@ class ConversationMonitor:
             raise ValueError(f"session state: malformed ({what})") from None
 
     @classmethod
-    def _restore(cls, analyzer: Analyzer, state: Mapping[str, Any], lang: str = "zh"
+    def _restore(cls, analyzer: Analyzer, state: Mapping[str, Any], lang: str | None = None
                  ) -> ConversationMonitor:
         if not isinstance(state, Mapping):
             raise ValueError(f"session state: expected an object, got {type(state).__name__}")
@@ -468,7 +469,8 @@ class ConversationMonitor:
         if state["policy"] != analyzer.policy.name:
             raise ValueError(f"session state: exported under policy {state['policy']!r}, "
                              f"this analyzer uses {analyzer.policy.name!r}")
-        m = cls(analyzer, str(state["id"]), state.get("metadata") or {}, lang=lang)
+        m = cls(analyzer, str(state["id"]), state.get("metadata") or {},
+                lang=str(state.get("lang", "zh")) if lang is None else lang)
         for i, t in enumerate(state["turns"]):
             role, text = t["role"], t["text"]
             if role not in ROLES:

@@ -426,7 +426,7 @@ def create_app(config: ServeConfig | None = None, *,
         svc.text_ok(body.text, ("body", "text"))
         context = body.context or []
         svc.turns_ok(context, "context", config.max_context_turns, "--max-context-turns")
-        m = ConversationMonitor(analyzer, "check")
+        m = ConversationMonitor(analyzer, "check", lang=body.lang)
         for t in context:
             m.add(t.role, t.text, start=t.start, end=t.end, speaker=t.speaker)
         alerts = m.add(body.role, body.text)
@@ -460,7 +460,7 @@ def create_app(config: ServeConfig | None = None, *,
             sess = svc.sessions.restore(analyzer, svc.codec.decode(body.state),
                                         body.session_id)
         else:
-            sess = svc.sessions.create(analyzer, body.session_id, body.metadata)
+            sess = svc.sessions.create(analyzer, body.session_id, body.metadata, body.lang)
         svc.sync_session_metrics()
         return JSONResponse({"session_id": sess.monitor.id, "turns": len(sess.monitor.turns),
                              "idle_timeout": config.session_ttl}, status_code=201)

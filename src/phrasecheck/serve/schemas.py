@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Role = Literal["agent", "customer", "system", "unknown"]
+Lang = Literal["zh", "en"]
 
 _STRICT = ConfigDict(extra="forbid")
 
@@ -56,6 +57,7 @@ class CheckRequest(BaseModel):
                           "turns (missing greeting, complaint without apology, hold) are "
                           "raised for this message as they would be in a session; without "
                           "it, only the alerts that depend on the message alone.")
+    lang: Lang = Field("zh", description="Language of the alerts' messages.")
 
 
 class ScoreRequest(BaseModel):
@@ -77,6 +79,7 @@ class SessionCreate(BaseModel):
         description="Your own id for the session (e.g. the chat id); a random one if "
                     "omitted.")
     metadata: dict[str, Any] = Field(default_factory=dict)
+    lang: Lang = Field("zh", description="Language of the alerts' messages.")
     state: str | None = Field(None, description="A state token from an export: restore "
                                                 "that session here instead of opening a "
                                                 "new one.")

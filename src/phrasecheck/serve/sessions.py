@@ -156,13 +156,13 @@ class SessionStore:
         return secrets.token_hex(16)
 
     def create(self, analyzer: Analyzer, session_id: str | None,
-               metadata: dict[str, Any]) -> Session:
+               metadata: dict[str, Any], lang: str = "zh") -> Session:
         sid = session_id or self.new_id()
         self.sweep()
         if sid in self._items:
             raise SessionError(409, "session_exists", f"session {sid!r} is already open")
         self._room()
-        s = Session(ConversationMonitor(analyzer, sid, metadata), self._clock())
+        s = Session(ConversationMonitor(analyzer, sid, metadata, lang=lang), self._clock())
         self._items[sid] = s
         return s
 
