@@ -8,7 +8,8 @@ so they load in parallel; the wait is generous, for a busy machine):
 * ``guarded``: API keys, the same state key, at most 3 sessions, 4 s idle timeout;
 * ``pair``: 2 worker processes, no state key (the no-sticky-routing pattern, metrics of
   several workers added up);
-* ``chatty``: ``--log-text``, a large --max-turns (the graceful-shutdown test stops it);
+* ``chatty``: ``--log-text``, a large --max-turns, the h11 parser (the graceful-shutdown
+  test stops it);
 * ``broken``: a model file that cannot load (liveness and readiness say so).
 
 Responses are compared with the library's results for the same input (the service must
@@ -142,7 +143,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Serv
                           {"PHRASECHECK_API_KEYS": KEY, "PHRASECHECK_STATE_KEY": STATE_KEY}),
         "pair": Server("pair", tmp, ["--workers", "2"]),
         "chatty": Server("chatty", tmp, ["--log-text", "--max-turns", "20000",
-                                         "--max-body-bytes", "4000000"]),
+                                         "--max-body-bytes", "4000000", "--http", "h11"]),
         "broken": Server("broken", tmp, ["--model", str(bad_model)]),
     }
     try:
@@ -670,6 +671,26 @@ def test_an_internal_error_is_a_500_without_stack_trace(
     assert line["error"] == "RuntimeError" and "predict" in line["stack"]
     assert secret not in json.dumps(line, ensure_ascii=False)
     assert secret in JsonFormatter(log_text=True).format(rec)
+
+
+_H2C = {"Connection": "Upgrade, HTTP2-Settings", "Upgrade": "h2c",
+        "HTTP2-Settings": "AAMAAABkAAQAoAAAAAIAAAAA"}
+
+
+def test_an_h2c_upgrade_request_is_read_with_h11_and_explained_with_httptools(
+        servers: dict[str, Server]) -> None:
+    """Java's default HttpClient and ``curl --http2`` ask for an HTTP/2 cleartext upgrade on
+    their first request; httptools then drops the body."""
+    body = {"text": "不知道，你自己去问吧"}
+    with servers["chatty"].client() as c:  # --http h11
+        r = c.post("/v1/check", json=body, headers=_H2C)
+        assert r.status_code == 200 and r.json()["findings"]
+    with servers["plain"].client() as c:  # httptools, the default
+        r = c.post("/v1/check", json=body, headers=_H2C)
+        if r.status_code != 200:  # a future httptools may read it
+            assert r.status_code == 422
+            assert "HttpClient.Version.HTTP_1_1" in r.json()["message"]
+            assert "--http h11" in r.json()["message"]
 
 
 def test_missing_session(plain: Server) -> None:

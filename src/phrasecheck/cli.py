@@ -800,6 +800,9 @@ def serve(
     graceful_timeout: Annotated[float, typer.Option(min=0, help="Seconds in-flight requests "
                                                                 "get to finish on "
                                                                 "SIGTERM.")] = 30.0,
+    http: Annotated[str, typer.Option(help="HTTP/1.1 parser: httptools (faster) or h11 (also "
+                                           "reads requests that ask for an h2c upgrade, as "
+                                           "Java's default HttpClient sends).")] = "httptools",
 ) -> None:
     """Serve checks, scores and live sessions over HTTP (needs the serve extra).
 
@@ -842,7 +845,12 @@ def serve(
             f"[yellow]warning:[/] listening on {host} without API keys: anyone who can reach "
             "the port can use the service (set $PHRASECHECK_API_KEYS or --api-key-file)",
             soft_wrap=True)
-    run(config, host=host, port=port, workers=workers, graceful_timeout=graceful_timeout)
+    from .serve import HTTP_PARSERS
+
+    if http not in HTTP_PARSERS:
+        raise _usage_error(f"unknown --http {http!r} (available: {', '.join(HTTP_PARSERS)})")
+    run(config, host=host, port=port, workers=workers, graceful_timeout=graceful_timeout,
+        http=http)
 
 
 def main() -> None:

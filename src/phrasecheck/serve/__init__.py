@@ -21,7 +21,7 @@ from typing import Any
 
 from .config import CONFIG_ENV, ServeConfig
 
-__all__ = ["ServeConfig", "create_app", "run"]
+__all__ = ["HTTP_PARSERS", "ServeConfig", "create_app", "run"]
 
 
 def create_app(config: ServeConfig | None = None, **kwargs: Any) -> Any:
@@ -30,10 +30,18 @@ def create_app(config: ServeConfig | None = None, **kwargs: Any) -> Any:
     return _create(config, **kwargs)
 
 
+#: HTTP/1.1 parsers uvicorn can use. httptools (C, llhttp) is the faster; h11 (pure Python)
+#: also reads the body of a request that asks for an HTTP/2 cleartext upgrade (``Upgrade:
+#: h2c``, sent by Java's default ``HttpClient`` and ``curl --http2``), which httptools drops.
+HTTP_PARSERS = ("httptools", "h11")
+
+
 def run(config: ServeConfig, host: str = "127.0.0.1", port: int = 8080, workers: int = 1,
-        graceful_timeout: float = 30.0) -> None:
+        graceful_timeout: float = 30.0, http: str = "httptools") -> None:
     """Serve until SIGINT or SIGTERM; in-flight requests finish first (up to
     ``graceful_timeout`` seconds)."""
+    if http not in HTTP_PARSERS:
+        raise ValueError(f"unknown HTTP parser {http!r} (available: {', '.join(HTTP_PARSERS)})")
     import uvicorn
 
     from .logs import log_config
@@ -48,4 +56,4 @@ def run(config: ServeConfig, host: str = "127.0.0.1", port: int = 8080, workers:
                 port=port, workers=workers, log_config=log_config(config.log_level,
                                                                   config.log_text),
                 access_log=False, server_header=False, proxy_headers=False,
-                timeout_graceful_shutdown=int(graceful_timeout), lifespan="on")
+                timeout_graceful_shutdown=int(graceful_timeout), lifespan="on", http=http)
