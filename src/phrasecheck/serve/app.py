@@ -544,7 +544,7 @@ def create_app_from_env() -> FastAPI:
     A worker process is the service's own, so it also takes the logging module's documented
     shortcuts (no caller lookup, thread or process names on every record): a log line per
     request should cost microseconds, not tens of them."""
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
