@@ -271,6 +271,27 @@ def test_restore_uses_the_exported_tone_verdicts(shared: Analyzer,
     assert done >= 40
 
 
+def test_restore_uses_the_exported_complaint_verdicts(shared: Analyzer,
+                                                       demo: list[Conversation]) -> None:
+    """The learned complaint detector's verdicts travel too: a restored monitor whose
+    detector must not be asked finalizes to the batch score."""
+    if shared.complaint_model is None:
+        pytest.skip("no bundled complaint model")
+    blind = Analyzer(model=_NoModel(), complaint_model=_NoModel())
+    with_complaints = 0
+    for c in demo:
+        m = ConversationMonitor(shared, c.id, c.metadata)
+        for t in c.turns:
+            m.add(t)
+        state = json.loads(json.dumps(m.export_state()))
+        assert len(state["complaints"]) == sum(1 for t in c.turns
+                                               if t.role == "customer" and t.text.strip())
+        with_complaints += bool(state["complaints"])
+        back = ConversationMonitor.restore(blind, state)
+        assert back.finalize().to_dict() == shared.score(c).to_dict(), c.id
+    assert with_complaints >= 20
+
+
 def test_restored_verdicts_are_kept_even_if_the_model_would_now_differ(
         shared: Analyzer) -> None:
     """The verdict behind an alert stays with the conversation (a model upgrade between
