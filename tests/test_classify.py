@@ -134,15 +134,28 @@ def test_unfitted_estimator_raises() -> None:
 # ------------------------------------------------------------------ pure-Python model
 
 
+def _at_training_prior(model: ToneModel) -> ToneModel:
+    """The exported model's probabilities are for the deployment prior; scikit-learn's
+    estimator's are for the training rows' mix."""
+    return model.with_prior(model.prior["train"])
+
+
 def test_json_model_reproduces_sklearn_probabilities(
         fitted: Any, split: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     texts = split[1]["text"].tolist()
-    model = fitted.to_model()
+    exported = fitted.to_model()
+    model = _at_training_prior(exported)
     assert list(model.classes) == list(fitted.classes_)
     ours = np.array(model.predict_proba(texts))
     theirs = fitted.predict_proba(texts)
     assert np.abs(ours - theirs).max() < 1e-9
     assert [r.label for r in model.predict(texts)] == list(fitted.predict(texts))
+    # at the deployment prior (a few percent rude or evasive) fewer replies are labelled
+    # rude or evasive; the arg-max at the training mix stays available
+    deployed = exported.predict(texts)
+    assert [r.balanced_label for r in deployed] == list(fitted.predict(texts))
+    assert sum(r.label != "ok" for r in deployed) < sum(r.label != "ok"
+                                                        for r in model.predict(texts))
 
 
 @pytest.mark.parametrize("params", [
@@ -160,7 +173,8 @@ def test_json_model_matches_other_settings(params: dict[str, Any],
     texts = split[1]["text"].tolist()[:150]
     est = ToneClassifier(**params).fit(small_train["text"].tolist(),
                                        small_train["label"].tolist())
-    diff = np.abs(np.array(est.to_model().predict_proba(texts)) - est.predict_proba(texts))
+    model = _at_training_prior(est.to_model())
+    diff = np.abs(np.array(model.predict_proba(texts)) - est.predict_proba(texts))
     assert diff.max() < 1e-9
 
 
@@ -227,7 +241,8 @@ def test_model_file_records_provenance(small_model: ToneModel,
     from phrasecheck._version import __version__
 
     meta = small_model.metadata
-    assert meta["format"] == "phrasecheck-tone-model" and meta["format_version"] == 1
+    assert meta["format"] == "phrasecheck-tone-model" and meta["format_version"] == 2
+    assert set(meta["prior"]["train"]) == set(small_model.classes)
     assert meta["phrasecheck_version"] == __version__
     assert meta["sklearn_version"] == sklearn.__version__
     assert len(meta["training"]["data_sha256"]) == 64
@@ -248,9 +263,12 @@ def test_train_from_csv_path_and_evaluate(small_train: pd.DataFrame, tmp_path: P
     small_train.to_csv(csv, index=False)
     model = train_model(csv, seed=0, cv_metrics=False, **SMALL)
     assert model.to_json() == small_model.to_json()
-    report = evaluate_model(model, csv)
+    report = evaluate_model(model, csv, prior="train")
     assert isinstance(report, EvalReport)
     assert report.macro_f1 > 0.9
+    # in use (a few percent rude or evasive expected) fewer training replies are flagged
+    deployed = evaluate_model(model, csv)
+    assert sum(deployed.confusion[0]) == sum(report.confusion[0])
     text = str(report)
     assert "precision" in text and "macro-F1" in text and "confusion" in text
     assert sum(map(sum, report.confusion)) == len(small_train)
@@ -377,23 +395,6 @@ def test_make_split_refuses_to_overwrite(tmp_path: Path) -> None:
     out.write_text("x\n", encoding="utf-8")
     assert make_split.main(["-o", str(out)]) == 1
     assert out.read_text(encoding="utf-8") == "x\n"
-
-
-def test_evaluate_fills_fresh_template_placeholders(tmp_path: Path) -> None:
-    evaluate = _corpus_script("evaluate")
-    path = tmp_path / "templates.json"
-    path.write_text(json.dumps({
-        "Inform+餐馆+地址": ["地址是[Inform+餐馆+地址]。", " "],
-        "": ["好的，[Inform+酒店+名称]有[Inform+酒店+酒店设施+是1]，人均[Inform+餐馆+人均消费]。"],
-        "General+bye+none": "not a list",
-        "Recommend+景点+名称": ["推荐您去[Recommend+景点+名称]吧。", "[odd]"],
-    }, ensure_ascii=False), encoding="utf-8")
-    assert evaluate.fresh_agent_turns(path) == [
-        ("", 0, "好的，如家酒店有叫醒服务，人均100元。"),
-        ("Inform+餐馆+地址", 0, "地址是海淀区新建宫门路19号。"),
-        ("Recommend+景点+名称", 0, "推荐您去颐和园吧。"),
-        ("Recommend+景点+名称", 1, "颐和园"),
-    ]
 
 
 def test_load_replies_reports_file_and_line(tmp_path: Path) -> None:

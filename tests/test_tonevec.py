@@ -44,7 +44,9 @@ def assert_same(model: ToneModel, texts: list[str], explain: int | None = 5) -> 
     single = one_by_one(model, texts, explain)
     for text, b, s in zip(texts, batch, single, strict=True):
         assert b == s, f"{text!r}: batch {b} != one by one {s}"
-    assert model.predict_proba(texts) == [list(s.probabilities.values()) for s in single]
+    # predict_proba has the model's classes (sub-categories included), in its order
+    assert model.predict_proba(texts) == [
+        [(s.sub_probabilities or s.probabilities)[c] for c in model.classes] for s in single]
 
 
 def test_shipped_model_has_a_batch_scorer(shipped: ToneModel) -> None:

@@ -152,6 +152,44 @@ def load_dialogues(path: str | Path) -> list[Dialogue]:
     return [d for d in (_with_roles(s) for s in sessions) if d]
 
 
+# ------------------------------------------------------------------- MultiWOZ-zh
+
+#: MultiWOZ 2.1 in Chinese, from ConvLab-2 (``data/multiwoz_zh``; ConvLab-2 is Apache-2.0,
+#: MultiWOZ is MIT): task-oriented dialogues between a user and a travel information desk
+#: (restaurants, hotels, trains, taxis, attractions, the police and a hospital).
+#: ``human_val.json.zip`` holds 250 validation dialogues whose translation professional
+#: translators corrected; ``test.json.zip`` the 1,000 test dialogues machine-translated.
+#: Get them (outside the repository) with
+#:
+#:     base=https://github.com/thu-coai/ConvLab-2/raw/master/data/multiwoz_zh
+#:     for f in human_val test; do curl -LO $base/$f.json.zip; done
+#:
+#: and check them against these SHA-256s.
+MULTIWOZ_ZH_SHA256 = {
+    "human_val.json.zip": "a0766b5741e05818a869dbb5ec8a25c68c448020ca08528258cd9d0f94eb2ab0",
+    "test.json.zip": "68424018078a24d40ba9f713d1b5fc30ead84f6c248dc5c7f2fe7a41fbb73308",
+}
+
+
+def load_multiwoz_zh(path: str | Path) -> list[tuple[str, Dialogue]]:
+    """``(dialogue id, [(role, text), ...])`` of a MultiWOZ-zh zip: in each dialogue's
+    ``log`` the user (``customer``) speaks at even positions and the system (``agent``) at
+    odd ones; empty turns are left out. Dialogues in id order."""
+    import json
+    import zipfile
+
+    out = []
+    with zipfile.ZipFile(path) as z:
+        name = next(n for n in z.namelist() if n.endswith(".json"))
+        data = json.loads(z.read(name).decode("utf-8"))
+    for did in sorted(data):
+        log = data[did].get("log") or []
+        turns = [("customer" if i % 2 == 0 else "agent", str(t.get("text", "")).strip())
+                 for i, t in enumerate(log)]
+        out.append((did, [(r, t) for r, t in turns if t]))
+    return out
+
+
 def sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 

@@ -52,6 +52,12 @@ class _Grade(_Strict):
 
 class _Settings(_Strict):
     hold_gap_seconds: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    # an unannounced silence this long is a hold (null: never)
+    silent_hold_seconds: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    # the share of each tone label expected in real traffic (the tone model's deployment
+    # prior), e.g. {ok: 0.97, rude: 0.01, evasive: 0.02}
+    tone_prior: dict[Literal["ok", "rude", "evasive", "deflect", "stonewall"],
+                     Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]] | None = None
 
 
 class _Document(_Strict):

@@ -23,6 +23,7 @@ from .normalize import Normalizer
 from .policy import Policy, load_policy
 from .rules import Facts, RuleTrace, evaluate_rule, score, tone_finding
 from .tokenize import JiebaTokenizer, Tokenizer
+from .tone import THIN_CHARS, content_chars, decide
 from .types import Conversation, ConversationScore, Finding, ToneResult, Turn
 
 __all__ = ["Analyzer"]
@@ -104,9 +105,10 @@ class Analyzer:
         self._complaint_model: Any = None
         self._complaint_loaded = False
         # the complaint detector runs only when a rule is triggered by complaint events
-        self._needs_complaints = any(
-            r.kind == "context" and r.spec["trigger"].get("event") == "complaint"
-            for r in self.policy.rules)
+        trigger = next((r.spec["trigger"] for r in self.policy.rules if r.kind == "context"
+                        and r.spec["trigger"].get("event") == "complaint"), None)
+        self._needs_complaints = trigger is not None
+        self._complaint_threshold = float(trigger.get("threshold", 0.5)) if trigger else 0.5
 
     def __repr__(self) -> str:
         return (f"Analyzer(policy={self.policy.name!r}, lexicon={self.lexicon!r}, "
@@ -123,7 +125,11 @@ class Analyzer:
         if not self._model_loaded:
             with self._lock:
                 if not self._model_loaded:
-                    self._model = _load_model(self._model_spec)
+                    model = _load_model(self._model_spec)
+                    prior = self.policy.settings.get("tone_prior")
+                    if prior and model is not None and hasattr(model, "with_prior"):
+                        model = model.with_prior(prior)  # the policy's deployment prior
+                    self._model = model
                     self._model_loaded = True
         return self._model
 
@@ -155,16 +161,20 @@ class Analyzer:
 
     # -------------------------------------------------------------------------- texts
     def check_text(self, text: str, role: str = "agent", *, turn: int | None = None,
-                   classify: bool | None = None, kinds: Iterable[str] = _REPORTED_KINDS
-                   ) -> list[Finding]:
+                   classify: bool | None = None, kinds: Iterable[str] = _REPORTED_KINDS,
+                   context: str | None = None) -> list[Finding]:
         """Findings in one message: lexicon hits and, for agent text, the tone classifier.
 
         ``kinds`` selects lexicon kinds (``required``, ``banned``, ``cue``). Spans are
         half-open offsets into ``text``. ``classify=None`` classifies agent text when a model
-        is available.
+        is available. ``context`` is the customer turn the message answers, where there is
+        one: a very short reply is reported by the tone classifier only when it answers a
+        complaint (:mod:`phrasecheck.tone`).
         """
         if not isinstance(text, str):
             raise TypeError(f"check_text() needs a str, got {type(text).__name__}")
+        if context is not None and not isinstance(context, str):
+            raise TypeError(f"check_text(context=) needs a str, got {type(context).__name__}")
         wanted = set(kinds)
         found = [f for f in self.matcher(role).findings(text, turn=turn, role=role)
                  if f.kind in wanted]
@@ -172,22 +182,40 @@ class Analyzer:
             classify = role in ("agent", "unknown")
         if classify and text.strip() and self.model is not None:
             tone = self.model.predict([text])[0]
-            f = self._tone_finding(tone, text, turn, role)
+            answers = None if context is None else (lambda: self.is_complaint(context))
+            f = self._tone_finding(tone, text, turn, role, answers)
             if f is not None:
                 found.append(f)
         return found
 
-    def _tone_finding(self, tone: ToneResult, text: str, turn: int | None,
-                      role: str) -> Finding | None:
-        if tone.label == "ok":
-            return None
-        if float(tone.probabilities.get(tone.label, 0.0)) < self._thresholds.get(tone.label,
-                                                                                    0.5):
-            return None
-        rule = next((r for r in self.policy.rules
-                     if r.kind == "classifier" and r.spec["label"] == tone.label), None)
-        return tone_finding(tone, tone.label, text, turn, role,
-                            rule.basis if rule else "prohibit.6", rule.id if rule else None)
+    def is_complaint(self, text: str) -> bool:
+        """Whether a customer turn is a complaint at the policy's threshold (the complaint
+        detector when there is one, the lexicon's complaint cues otherwise)."""
+        cue = any(f.category == "complaint"
+                  for f in self.matcher("customer").findings(text, role="customer"))
+        if self.complaint_model is None or not text.strip():
+            return cue
+        return self.complaint_verdicts([text], [cue])[0].probability >= self._complaint_threshold
+
+    def _tone_finding(self, tone: ToneResult, text: str, turn: int | None, role: str,
+                      answers_complaint: Any = None) -> Finding | None:
+        """The tone finding the policy's classifier rules would report for one reply, or
+        ``None``; ``answers_complaint()`` tells (lazily) whether it answers a complaint."""
+        known: bool | None = None
+        for rule in self.policy.rules:
+            if rule.kind != "classifier":
+                continue
+            label, threshold = rule.spec["label"], float(rule.spec.get("threshold", 0.5))
+            if float(tone.probabilities.get(label, 0.0)) < threshold:
+                continue
+            if (known is None and answers_complaint is not None
+                    and content_chars(text) <= THIN_CHARS):
+                known = bool(answers_complaint())
+            d = decide(tone, label, threshold, text, known)
+            if d.flagged:
+                return tone_finding(tone, label, text, turn, role, rule.basis, rule.id,
+                                    reason=d.reason)
+        return None
 
     def classify(self, texts: Iterable[str]) -> list[ToneResult]:
         """Reply-tone verdicts (``ok``/``rude``/``evasive``) for each text."""
@@ -218,7 +246,7 @@ class Analyzer:
         reported = [f for fs in per_turn for f in fs if f.kind in _REPORTED_KINDS]
         turns = conversation.turns
         return Facts(conversation, per_turn, self._tone_fn(turns, tones),
-                     dict(self.policy.settings),
+                     {**self.policy.settings, "complaint_threshold": self._complaint_threshold},
                      complaint=self._complaint_fn(turns, per_turn, complaints)), reported
 
     def complaint_verdicts(self, texts: Sequence[str], cues: Sequence[bool]

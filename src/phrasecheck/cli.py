@@ -408,6 +408,9 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="Print findings as JSON.")] = False,
     lang: Annotated[str, typer.Option("--lang", help="zh (default) or en; --json keeps "
                                                      "its English keys.")] = "zh",
+    context: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--context", "-c", help="The customer turn the message answers (a very short reply "
+                                "is judged with it).")] = None,
 ) -> None:
     """Check one message and print its findings with the phrases highlighted."""
     import json
@@ -422,7 +425,7 @@ def check(
     if text == "-":
         text = sys.stdin.read()
     analyzer = _analyzer(policy, lexicon, no_default_lexicon, model)
-    findings = analyzer.check_text(text, role=role)
+    findings = analyzer.check_text(text, role=role, context=context)
     if as_json:
         typer.echo(json.dumps([f.to_dict() for f in findings], ensure_ascii=False, indent=2))
         return

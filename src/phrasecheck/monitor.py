@@ -29,6 +29,7 @@ from .complaints import ComplaintVerdict, detect_complaints
 from .holds import announcement, detect_holds
 from .i18n import alert_message
 from .policy import Rule
+from .tone import decide
 from .types import (
     ROLES,
     SEVERITIES,
@@ -246,17 +247,24 @@ class ConversationMonitor:
         if model is not None and turn.text.strip():
             tone = model.predict([turn.text])[0]
             self._tones[turn.index] = tone
+            answers: bool | None = None  # does it answer a complaint? (for short replies)
+            before = next((i for i in range(len(self.turns) - 2, -1, -1)
+                           if self.turns[i].role == "customer"), None)
+            if before is not None:
+                answers = self._is_complaint(before)
             for rid in ("rude_reply", "evasive_reply"):
                 rule = self._rules.get(rid)
                 if rule is None:
                     continue
                 spec = rule.spec
-                prob = float(tone.probabilities.get(spec["label"], 0.0))
-                if prob >= float(spec.get("threshold", 0.5)):
+                d = decide(tone, spec["label"], float(spec.get("threshold", 0.5)), turn.text,
+                           answers)
+                if d.flagged:
                     alerts.append(Alert(rid, rid, turn.index,
                                         alert_message("tone", self.lang, label=spec["label"],
-                                                      p=prob),
-                                        suggestion=TONE_SUGGESTIONS.get(spec["label"]),
+                                                      p=d.probability),
+                                        suggestion=TONE_SUGGESTIONS.get(d.subcategory or "")
+                                        or TONE_SUGGESTIONS.get(spec["label"]),
                                         severity=_severity(rule), veto=rule.veto))
         # greeting: once the agent has spoken as many turns as the rule's scope allows
         spec = self._rule_spec("greeting")
@@ -330,6 +338,14 @@ class ConversationMonitor:
                                               f" ({h.explain()})",
                                               "感谢您的耐心等待。"))
         return alerts
+
+    def _is_complaint(self, pos: int) -> bool:
+        """Whether the customer turn at ``pos`` is a complaint, as the policy's rules see it
+        (the detector's verdict at the complaint threshold, else the lexicon's cues)."""
+        verdict = self._complaints.get(pos)
+        if verdict is not None:
+            return verdict.probability >= self.analyzer._complaint_threshold
+        return any(f.category == "complaint" for f in self._findings[pos])
 
     def _customer_alerts(self, turn: Turn, found: list[Finding]) -> list[Alert]:
         rule = self._rules.get("apology_after_complaint")

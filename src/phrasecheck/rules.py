@@ -16,6 +16,7 @@ from typing import Any
 from .complaints import ComplaintEvent, VerdictFn, detect_complaints
 from .holds import HoldEvent, detect_holds
 from .policy import Policy, Rule
+from .tone import decide, subcategory_of
 from .types import (
     TONE_SUGGESTIONS,
     Conversation,
@@ -47,6 +48,7 @@ class Facts:
     classifier_findings: list[Finding] = field(default_factory=list)
     complaint: VerdictFn | None = None
     _holds: list[HoldEvent] | None = field(default=None, repr=False, compare=False)
+    _complained: set[int] | None = field(default=None, repr=False, compare=False)
     # positions of the turns of each role ("any" = all), computed once per role: every rule
     # asks for them
     _by_role: dict[str, list[int]] = field(default_factory=dict, repr=False, compare=False)
@@ -61,6 +63,14 @@ class Facts:
             self._holds = detect_holds(self.turns, self.findings, self.settings,
                                        self.conversation.metadata.get("channel"))
         return self._holds
+
+    def complaint_positions(self) -> set[int]:
+        """Positions of the customer turns that are complaints at the policy's complaint
+        threshold (``settings.complaint_threshold``), computed once."""
+        if self._complained is None:
+            th = float(self.settings.get("complaint_threshold", 0.5))
+            self._complained = {c.position for c in self.complaints(th)}
+        return self._complained
 
     def complaints(self, threshold: float, role: str = "customer") -> list[ComplaintEvent]:
         """The complaint events at ``threshold`` (the detector's probability)."""
@@ -236,21 +246,37 @@ def _classifier(spec: Mapping[str, Any], facts: Facts, steps: list[str], rule: R
     threshold = float(spec.get("threshold", 0.5))
     positions = _positions(facts, spec.get("role"))
     flagged = []
+    complained = facts.complaint_positions()
+    last_customer: int | None = None
+    customer_before: dict[int, int | None] = {}
+    for i, t in enumerate(facts.turns):  # the customer turn each reply answers
+        customer_before[i] = last_customer
+        if t.role == "customer":
+            last_customer = i
+    held_back = 0
     for p in positions:
         tone = facts.tone(p)
         if tone is None:
             continue
-        prob = float(tone.probabilities.get(label, 0.0))
-        if prob >= threshold:
-            flagged.append((p, tone, prob))
+        before = customer_before.get(p)
+        d = decide(tone, label, threshold, facts.turns[p].text,
+                   None if before is None else before in complained)
+        if d.flagged:
+            flagged.append((p, tone, d))
+        elif d.probability >= threshold:
+            held_back += 1
+            steps.append(f"turn {facts.turns[p].index}: P({label}) = {d.probability:.2f} but "
+                         f"{d.reason}: not reported")
     steps.append(f"classified {len(positions)} turns; {len(flagged)} with P({label}) >= "
-                 f"{threshold:g}")
+                 f"{threshold:g}" + (f" reported ({held_back} too short to judge)"
+                                     if held_back else ""))
     if not flagged:
         return True, [], [], f"no {label} reply"
     ev = []
-    for p, tone, _ in flagged:
+    for p, tone, d in flagged:
         t = facts.turns[p]
-        f = tone_finding(tone, label, t.text, t.index, t.role, rule.basis, rule.id)
+        f = tone_finding(tone, label, t.text, t.index, t.role, rule.basis, rule.id,
+                         reason=d.reason)
         steps.append(f"turn {t.index}: {f.explanation}: “{t.text}”")
         ev.append(Evidence(note=f.explanation, turn=t.index, start=0, end=len(t.text),
                            text=t.text, code=f.code))
@@ -258,19 +284,27 @@ def _classifier(spec: Mapping[str, Any], facts: Facts, steps: list[str], rule: R
     return False, ev, [rule.deduction] * len(flagged), f"{len(flagged)} {label} repl(ies)"
 
 
+_SUB_NAMES = {"deflect": "推诿 deflect", "stonewall": "搪塞 stonewall"}
+
+
 def tone_finding(tone: ToneResult, label: str, text: str, turn: int | None, role: str | None,
-                 basis: str | None, rule_id: str | None = None) -> Finding:
+                 basis: str | None, rule_id: str | None = None, reason: str = "") -> Finding:
     """The whole-turn finding for a reply the tone classifier flagged as ``label``."""
     prob = float(tone.probabilities.get(label, 0.0))
+    sub = subcategory_of(tone, label)
     top = "、".join(f for f, _ in tone.features[:3])
     note = f"reply-tone classifier: P({label}) = {prob:.2f}" + (f"; cues: {top}" if top else "")
     if rule_id:
         note += f" (rule {rule_id})"
+    if sub in _SUB_NAMES:
+        note += f" [{_SUB_NAMES[sub]}]"
+    if reason:
+        note += f" — {reason}"
     return Finding(code=f"TONE-{label.upper()}", category=label, kind="banned", phrase="",
                    text=text, start=0, end=len(text), turn=turn, severity="major",
                    source="classifier", score=round(prob, 4),
-                   suggestion=TONE_SUGGESTIONS.get(label), basis=basis, explanation=note,
-                   role=role)
+                   suggestion=TONE_SUGGESTIONS.get(sub or label) or TONE_SUGGESTIONS.get(label),
+                   basis=basis, explanation=note, role=role, subcategory=sub)
 
 
 def _context(spec: Mapping[str, Any], facts: Facts, steps: list[str], rule: Rule) -> Outcome:

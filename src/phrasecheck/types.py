@@ -72,7 +72,9 @@ class Finding:
 
     ``phrase`` is the canonical lexicon phrase; ``text`` is what the person actually wrote,
     ``text == turn_text[start:end]``. ``source`` says which detector produced it;
-    ``score`` is its confidence (1.0 for lexicon hits, a probability for the classifier).
+    ``score`` is its confidence (1.0 for lexicon hits, 0.8 for a phonetic match, a
+    probability for the classifier). ``subcategory`` says which kind of a tone label the
+    classifier saw (``deflect`` 推诿 / ``stonewall`` 搪塞 for evasive, ``rude``).
     """
 
     code: str
@@ -90,6 +92,7 @@ class Finding:
     basis: str | None = None
     explanation: str = ""
     role: str | None = None
+    subcategory: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return _flat(self)
@@ -181,6 +184,11 @@ TONE_SUGGESTIONS: Mapping[str, str] = {
     "rude": "请换成平和、尊重的说法，耐心解释原因，例如：“请您别着急，我再为您详细说明一下。”",
     "evasive": "请给出明确答复（一次告知）：由谁办理、在哪里办、需要哪些材料、多久办结；"
                "不归本岗位的，告知具体部门和联系方式。",
+    # by sub-category of an evasive reply
+    "deflect": "请落实首问负责制：能办的当场办；确实不归本岗位的，帮对方联系或转接到具体部门，"
+               "告知地址、电话、办理时间和所需材料，并跟进办理结果。",
+    "stonewall": "请给出明确答复（一次告知）：能不能办、怎么办、需要哪些材料、多久办结、"
+                 "结果怎么通知；一时答不了的，说明原因并约定回复时间。",
 }
 
 
@@ -188,13 +196,24 @@ TONE_SUGGESTIONS: Mapping[str, str] = {
 class ToneResult:
     """The reply-tone classifier's verdict on one text.
 
-    ``features`` lists the features that pushed most towards ``label``, with their
-    contributions, as the explanation.
+    ``label`` (``ok`` / ``rude`` / ``evasive``) is the most probable label and
+    ``probabilities`` are those of the three labels, both at the model's deployment prior:
+    the share of rude and evasive replies expected in real traffic (a small one), not the
+    training corpus's mix (:meth:`phrasecheck.classify.ToneModel.with_prior`).
+    ``balanced_label`` is the arg-max under the training corpus's mix, as earlier versions
+    reported it. ``subcategory`` tells apart the kinds of a non-ok label: ``deflect``
+    (推诿, the question pushed elsewhere — 首问负责制) or ``stonewall`` (搪塞, nothing to go on)
+    for ``evasive``, ``rude`` for ``rude``; ``sub_probabilities`` has the model's classes.
+    ``features`` lists the features that pushed most towards the label (its sub-category),
+    with their contributions, as the explanation.
     """
 
     label: str
     probabilities: Mapping[str, float]
     features: tuple[tuple[str, float], ...] = ()
+    subcategory: str | None = None
+    sub_probabilities: Mapping[str, float] = field(default_factory=dict, hash=False)
+    balanced_label: str | None = None
 
     @property
     def score(self) -> float:
@@ -202,7 +221,9 @@ class ToneResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"label": self.label, "probabilities": dict(self.probabilities),
-                "features": [list(f) for f in self.features]}
+                "features": [list(f) for f in self.features], "subcategory": self.subcategory,
+                "sub_probabilities": dict(self.sub_probabilities),
+                "balanced_label": self.balanced_label}
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,15 +17,25 @@ if TYPE_CHECKING:
 
 LABELS: tuple[str, ...] = ("ok", "rude", "evasive")
 REPLY_COLUMNS: tuple[str, ...] = ("id", "text", "label", "domain", "channel", "hard")
+#: Optional columns: ``sub`` (the sub-category of a label) and ``context`` (the customer turn
+#: the reply answers). Files without them read as empty.
+OPTIONAL_COLUMNS: tuple[str, ...] = ("sub", "context")
+#: The sub-categories of each label. An evasive reply either passes the buck (``deflect``,
+#: 推诿: sent elsewhere without handover or complete information, against 首问负责制) or
+#: stonewalls (``stonewall``, 搪塞: nothing to go on — no answer, no date, no commitment); a
+#: rude reply is ``rude``; an ok reply is ``ok`` or a responsible ``referral``.
+SUBCATEGORIES: dict[str, tuple[str, ...]] = {
+    "ok": ("ok", "referral"), "rude": ("rude",), "evasive": ("deflect", "stonewall")}
 
 
 def load_replies(directory: str | os.PathLike[str]) -> pd.DataFrame:
     """All ``replies_*.csv`` files of ``directory`` as one DataFrame.
 
-    Columns ``id, text, label, domain, channel, hard`` (``hard`` as int 0/1), plus ``file``
-    (the file name each row came from). Rows keep file order; files are read in name order.
-    A missing column, an unknown label, an empty text or a duplicate id is a ``ValueError``
-    naming the file and line.
+    Columns ``id, text, label, domain, channel, hard`` (``hard`` as int 0/1), ``sub`` and
+    ``context`` (empty where a file has none), plus ``file`` (the file name each row came
+    from). Rows keep file order; files are read in name order. A missing column, an unknown
+    label or sub-category, an empty text or a duplicate id is a ``ValueError`` naming the
+    file and line.
     """
     import pandas as pd
 
@@ -52,7 +62,10 @@ def _read_replies_csv(path: Path) -> pd.DataFrame:
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)} "
                          f"(found: {', '.join(map(str, df.columns))})")
-    df = df[list(REPLY_COLUMNS)].copy()
+    for col in OPTIONAL_COLUMNS:
+        if col not in df.columns:
+            df[col] = ""
+    df = df[[*REPLY_COLUMNS, *OPTIONAL_COLUMNS]].copy()
     # the header is line 1; rows with quoted newlines would shift this, which the corpus
     # guide forbids
     df["line"] = range(2, len(df) + 2)
@@ -64,11 +77,22 @@ def _read_replies_csv(path: Path) -> pd.DataFrame:
                              f"(expected one of: {', '.join(LABELS)})")
         if not str(row["text"]).strip():
             raise ValueError(f"{where}: empty text")
+        if row["sub"] and row["sub"] not in SUBCATEGORIES[row["label"]]:
+            raise ValueError(f"{where}: sub-category {row['sub']!r} does not belong to "
+                             f"{row['label']!r} (expected one of: "
+                             f"{', '.join(SUBCATEGORIES[row['label']])})")
         if row["hard"] not in ("0", "1"):
             raise ValueError(f"{where}: hard must be 0 or 1, got {row['hard']!r}")
         del i
     df["hard"] = df["hard"].astype(int)
     return df
+
+
+def fine_labels(df: pd.DataFrame) -> list[str]:
+    """The labels a model with sub-categories is trained on: ``deflect`` / ``stonewall`` for
+    evasive replies that have a sub-category, the label itself otherwise."""
+    return [sub if label == "evasive" and sub else label
+            for label, sub in zip(df["label"], df.get("sub", [""] * len(df)), strict=True)]
 
 
 def _as_frame(data: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame:

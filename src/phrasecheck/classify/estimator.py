@@ -11,7 +11,7 @@ it only when ``ToneClassifier`` or the training functions are first asked for.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,14 @@ from threadpoolctl import threadpool_limits
 
 from .._version import __version__
 from .features import _Analyzer, _blocks_of, _is_unigram, _texts
-from .model import _CALIBRATIONS, FORMAT, FORMAT_VERSION, ToneModel
+from .model import (
+    _CALIBRATIONS,
+    DEFAULT_DEPLOY_PRIOR,
+    FORMAT,
+    FORMAT_VERSION,
+    SUBCATEGORY_CLASSES,
+    ToneModel,
+)
 
 __all__ = ["ToneClassifier"]
 
@@ -194,6 +201,8 @@ class ToneClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         # label-encoded targets (0..n-1 in sorted label order), so take the labels from it
         self.classes_ = (self.pipeline_.classes_ if self.calibrated_ is None
                          else self.calibrated_.classes_)
+        counts = {str(c): int((labels == c).sum()) for c in self.classes_}
+        self.class_prior_ = {c: n / len(labels) for c, n in counts.items()}
         self.n_features_ = int(sum(
             len(t.vocabulary_) for _, t in self.pipeline_.named_steps["features"]
             .transformer_list))
@@ -269,7 +278,7 @@ def _export(est: Any, metadata: dict[str, Any]) -> dict[str, Any]:
         else:
             calibration["a"] = [float(c.a_) for c in cc.calibrators]
             calibration["b"] = [float(c.b_) for c in cc.calibrators]
-    return {
+    spec: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "phrasecheck_version": __version__,
@@ -279,4 +288,33 @@ def _export(est: Any, metadata: dict[str, Any]) -> dict[str, Any]:
         "intercept": intercept,
         "calibration": calibration,
     }
+    groups = {g: [c for c in cs if c in classes] for g, cs in SUBCATEGORY_CLASSES.items()
+              if sum(c in classes for c in cs) > 1}
+    if groups:  # sub-category classes answer for their public label
+        spec["groups"] = groups
+    train = {c: float(est.class_prior_[c]) for c in classes}
+    spec["prior"] = {"train": train}
+    if "ok" in classes:  # a tone model: its probabilities are for real traffic's mix
+        spec["prior"]["deploy"] = deploy_shares(DEFAULT_DEPLOY_PRIOR, classes, groups, train)
+    return spec
+
+
+def deploy_shares(deploy: Mapping[str, float], classes: Sequence[str],
+                  groups: Mapping[str, Sequence[str]], train: Mapping[str, float]
+                  ) -> dict[str, float]:
+    """Per-class shares of a deployment prior given per public label (a label with
+    sub-categories split among them as in the training rows); classes the prior does not
+    name share what is left in proportion to their training shares."""
+    out: dict[str, float] = {}
+    for label, share in deploy.items():
+        members = list(groups.get(label, [label] if label in classes else []))
+        total = sum(train[c] for c in members)
+        for c in members:
+            out[c] = share * train[c] / total
+    rest = [c for c in classes if c not in out]
+    left = max(0.0, 1.0 - sum(out.values()))
+    for c in rest:
+        out[c] = left * train[c] / sum(train[r] for r in rest) if left > 0 else train[c]
+    z = sum(out.values())
+    return {c: out[c] / z for c in classes}
 

@@ -139,17 +139,28 @@ def _calibration_figures(y_true: Sequence[str], probs: Sequence[Sequence[float]]
 
 
 def evaluate_model(model: ToneModel | str | os.PathLike[str] | Traversable,
-                   data: pd.DataFrame | str | os.PathLike[str]) -> EvalReport:
-    """Score ``model`` (a ToneModel or a model path) on labelled ``data``."""
+                   data: pd.DataFrame | str | os.PathLike[str], *,
+                   prior: str = "deploy") -> EvalReport:
+    """Score ``model`` (a ToneModel or a model path) on labelled ``data``, by its public
+    labels (``ok`` / ``rude`` / ``evasive``).
+
+    ``prior="deploy"`` (default) judges the labels the model gives in use, at its deployment
+    prior (few rude or evasive replies expected); ``prior="train"`` judges them at the
+    training rows' class mix (the arg-max a balanced test set rewards).
+    """
     m = model if isinstance(model, ToneModel) else load_model(model)
+    if prior not in ("deploy", "train"):
+        raise ValueError(f"prior={prior!r}: expected 'deploy' or 'train'")
+    if prior == "train" and m.prior.get("train"):
+        m = m.with_prior(m.prior["train"])
     df = _as_frame(data)
     texts = [str(t) for t in df["text"]]
     y_true = [str(v) for v in df["label"]]
-    unknown = sorted(set(y_true) - set(m.classes))
+    unknown = sorted(set(y_true) - set(m.labels))
     if unknown:
-        raise ValueError(f"labels {unknown} are not classes of the model "
-                         f"({', '.join(m.classes)})")
+        raise ValueError(f"labels {unknown} are not labels of the model "
+                         f"({', '.join(m.labels)})")
     results = m.predict(texts, explain=0)
-    probs = [[r.probabilities[c] for c in m.classes] for r in results]
+    probs = [[r.probabilities[c] for c in m.labels] for r in results]
     return EvalReport.from_predictions(y_true, [r.label for r in results], probs=probs,
-                                       classes=m.classes)
+                                       classes=list(m.labels))

@@ -12,6 +12,8 @@ same probabilities to the bit. Both reproduce the scikit-learn pipeline's probab
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import hashlib
 import json
 import math
@@ -37,7 +39,22 @@ from .features import (
 )
 
 FORMAT = "phrasecheck-tone-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Model files this version reads: 1 (three labels, no prior) and 2 (optional ``groups`` of
+#: sub-category classes under a public label, and a ``prior``).
+SUPPORTED_VERSIONS = (1, 2)
+#: The public labels, in the order ties are broken.
+PUBLIC_LABELS = ("ok", "rude", "evasive")
+#: Classes a model may be trained on in place of a public label (its sub-categories).
+SUBCATEGORY_CLASSES: dict[str, tuple[str, ...]] = {"evasive": ("deflect", "stonewall")}
+#: The share of each label among the agent replies a model meets in real traffic, which a
+#: trained model's probabilities are for (``prior.deploy`` of the model file): most replies
+#: are fine; we assume 1 in 100 is rude and 2 in 100 evasive (a QA sample in which 3 % of
+#: replies break the tone rules is a bad one). Set your own with
+#: :meth:`ToneModel.with_prior` or the policy setting ``tone_prior``; the training corpus
+#: itself is about half rude or evasive, so without this shift ``label`` would flag far
+#: too much ordinary talk.
+DEFAULT_DEPLOY_PRIOR: dict[str, float] = {"ok": 0.97, "rude": 0.01, "evasive": 0.02}
 _MAX_MODEL_BYTES = 64 * 1024 * 1024
 _CALIBRATIONS = ("none", "sigmoid", "temperature")
 # from this many texts on, ToneModel scores a batch with numpy (phrasecheck._tonevec); below
@@ -94,12 +111,12 @@ class ToneModel:
     def _setup(self, spec: Mapping[str, Any], terms: list[_Terms]) -> None:
         self.classes: tuple[str, ...] = tuple(spec["classes"])
         self._n = len(self.classes)
-        self._intercept = tuple(float(v) for v in spec["intercept"])
         cal = spec["calibration"]
         self._cal_method: str = cal["method"]
         self._beta = float(cal.get("beta", 1.0))
         self._a = tuple(float(v) for v in cal.get("a", ()))
         self._b = tuple(float(v) for v in cal.get("b", ()))
+        self._set_prior(spec, tuple(float(v) for v in spec["intercept"]))
         self._blocks = tuple(
             _Block(kind=b["kind"], ngram_range=(int(b["ngram_range"][0]),
                                                 int(b["ngram_range"][1])),
@@ -108,6 +125,79 @@ class ToneModel:
             for b, block_terms in zip(spec["features"]["blocks"], terms, strict=True))
         self._batch: Any = None  # the numpy batch scorer, built once it pays (_BATCH_AFTER)
         self._batched = 0  # texts given in batches before the scorer was built
+
+    def _set_prior(self, spec: Mapping[str, Any], intercept: tuple[float, ...]) -> None:
+        """Public labels, groups and the prior shift (folded into the intercepts)."""
+        groups: Mapping[str, Sequence[str]] = spec.get("groups") or {}
+        self.groups: dict[str, tuple[str, ...]] = {g: tuple(cs) for g, cs in groups.items()}
+        self._group_of = {c: g for g, cs in self.groups.items() for c in cs}
+        publics = list(dict.fromkeys(self._group_of.get(c, c) for c in self.classes))
+        self.labels: tuple[str, ...] = tuple(sorted(
+            publics, key=lambda lb: (PUBLIC_LABELS.index(lb) if lb in PUBLIC_LABELS
+                                     else len(PUBLIC_LABELS), publics.index(lb))))
+        self._members = [[k for k, c in enumerate(self.classes)
+                          if self._group_of.get(c, c) == lb] for lb in self.labels]
+        self._raw_intercept = intercept
+        prior = spec.get("prior") or {}
+        train, deploy = prior.get("train"), prior.get("deploy")
+        if train and deploy and self._cal_method != "sigmoid":
+            # p_deploy(c | x) ∝ p_train(c | x) · π_deploy(c) / π_train(c): with a softmax of
+            # beta · scores, that is log(π_deploy / π_train) / beta added to each intercept
+            beta = self._beta if self._cal_method == "temperature" else 1.0
+            self._shift = tuple(math.log(float(deploy[c]) / float(train[c])) / beta
+                                for c in self.classes)
+        else:
+            self._shift = (0.0,) * self._n
+        self._intercept = tuple(a + b for a, b in zip(intercept, self._shift, strict=True))
+        self._unshift = tuple(math.exp(-d * (self._beta if self._cal_method == "temperature"
+                                             else 1.0)) for d in self._shift)
+
+    @property
+    def prior(self) -> dict[str, dict[str, float]]:
+        """``train`` (the training rows' class shares) and ``deploy`` (the shares expected in
+        real traffic, which the probabilities are for), when the model has them."""
+        return {k: dict(v) for k, v in (self._head.get("prior") or {}).items()}
+
+    def with_prior(self, deploy: Mapping[str, float]) -> ToneModel:
+        """The same model for another deployment prior: the expected share of each label in
+        the replies it will see, e.g. ``{"ok": 0.97, "rude": 0.01, "evasive": 0.02}``.
+
+        A public label with sub-categories (``evasive``) may be given as a whole: it is split
+        among them as in the training rows. Shares are normalised to sum to 1. Cheap (the
+        weights are shared); the probabilities and ``label`` of the new model are at this
+        prior.
+        """
+        train = (self._head.get("prior") or {}).get("train")
+        if not train:
+            raise ModelError("this model records no training prior (train it again with "
+                             "phrasecheck >= 0.2 to set a deployment prior)")
+        shares: dict[str, float] = {}
+        for name, value in deploy.items():
+            if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"prior share of {name!r} must be a number above 0, "
+                                 f"got {value!r}")
+            if name in self.classes:
+                shares[name] = float(value)
+            elif name in self.groups:
+                members = self.groups[name]
+                total = sum(float(train[c]) for c in members)
+                for c in members:
+                    shares[c] = float(value) * float(train[c]) / total
+            else:
+                raise ValueError(f"unknown label {name!r} in the prior (labels: "
+                                 f"{', '.join(self.labels)}; classes: {', '.join(self.classes)})")
+        missing = [c for c in self.classes if c not in shares]
+        if missing:
+            raise ValueError(f"the prior gives no share for {', '.join(missing)}")
+        z = sum(shares.values())
+        model = copy.copy(self)
+        model._head = {**self._head, "prior": {"train": dict(train),
+                                               "deploy": {c: shares[c] / z
+                                                          for c in self.classes}}}
+        model._spec = None
+        model._set_prior(model._head, self._raw_intercept)
+        model._batch, model._batched = None, 0
+        return model
 
     def _full_spec(self) -> dict[str, Any]:
         """The model as its file holds it (terms included)."""
@@ -169,7 +259,7 @@ class ToneModel:
         """Decision values per class, and each present feature with its value x_f.
 
         The hot path of real-time checking: Counter (C) does the counting, and the
-        per-feature update is unrolled for the usual three classes."""
+        per-feature update is unrolled for the usual three or four classes."""
         n = self._n
         scores = list(self._intercept)
         present: _Present = []
@@ -201,6 +291,16 @@ class ToneModel:
                     s2 += x * coefs[2]
                     present.append((f, x, coefs))
                 scores = [s0, s1, s2]
+            elif n == 4:  # three labels, evasive in two sub-categories
+                s0, s1, s2, s3 = scores
+                for f, v, coefs in vals:
+                    x = v * scale
+                    s0 += x * coefs[0]
+                    s1 += x * coefs[1]
+                    s2 += x * coefs[2]
+                    s3 += x * coefs[3]
+                    present.append((f, x, coefs))
+                scores = [s0, s1, s2, s3]
             else:
                 for f, v, coefs in vals:
                     x = v * scale
@@ -276,9 +376,9 @@ class ToneModel:
         out, seen = [], set()
         for t in items:
             r = first[t]
-            if t in seen:  # a result of its own: probabilities is a plain dict
-                r = ToneResult(label=r.label, probabilities=dict(r.probabilities),
-                               features=r.features)
+            if t in seen:  # a result of its own: the probability dicts are plain dicts
+                r = dataclasses.replace(r, probabilities=dict(r.probabilities),
+                                        sub_probabilities=dict(r.sub_probabilities))
             seen.add(t)
             out.append(r)
         return out
@@ -289,17 +389,32 @@ class ToneModel:
         verdicts = []
         wanted = []
         calibrate = self._calibrate
+        grouped = bool(self.groups)
+        labels, members, unshift = self.labels, self._members, self._unshift
         for i, scores in enumerate(all_scores):
             probs = calibrate(scores)
-            k = probs.index(max(probs))  # the first of equal maxima, as max(range(n), key=)
-            top = (5 if classes[k] != "ok" else 0) if explain is None else explain
+            public = [sum(probs[k] for k in ks) for ks in members]
+            j = public.index(max(public))  # the first of equal maxima, in label order
+            k = max(members[j], key=probs.__getitem__)  # the class (sub-category) behind it
+            top = (5 if labels[j] != "ok" else 0) if explain is None else explain
             if top:
                 wanted.append((i, k, top))
-            verdicts.append((k, probs))
+            verdicts.append((j, k, probs, public))
         features = dict(zip((i for i, _, _ in wanted), explainer(wanted), strict=True))
-        return [ToneResult(label=classes[k], probabilities=dict(zip(classes, probs, strict=True)),
-                           features=features.get(i, ()))
-                for i, (k, probs) in enumerate(verdicts)]
+        out = []
+        for i, (j, k, probs, public) in enumerate(verdicts):
+            label = labels[j]
+            # the arg-max at the training rows' mix: undo the prior shift
+            raw = [p * u for p, u in zip(probs, unshift, strict=True)]
+            raw_public = [sum(raw[m] for m in ks) for ks in members]
+            balanced = labels[raw_public.index(max(raw_public))]
+            out.append(ToneResult(
+                label=label, probabilities=dict(zip(labels, public, strict=True)),
+                features=features.get(i, ()),
+                subcategory=None if label == "ok" else classes[k],
+                sub_probabilities=dict(zip(classes, probs, strict=True)) if grouped else {},
+                balanced_label=balanced))
+        return out
 
     def _explain(self, k: int, present: _Present,
                  top: int) -> tuple[tuple[str, float], ...]:
@@ -348,9 +463,10 @@ def _validate(spec: Any, source: str) -> None:
         raise bad(f"not a phrasecheck tone model (format {spec.get('format')!r}, "
                   f"expected {FORMAT!r})")
     version = spec.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in SUPPORTED_VERSIONS:
         raise bad(f"model format version {version!r} is not supported by phrasecheck "
-                  f"{__version__} (supported: {FORMAT_VERSION}); retrain it with "
+                  f"{__version__} (supported: {', '.join(map(str, SUPPORTED_VERSIONS))}); "
+                  f"retrain it with "
                   f"`phrasecheck train` or install the phrasecheck version that wrote it "
                   f"({spec.get('phrasecheck_version', 'unknown')})")
     classes = spec.get("classes")
@@ -358,6 +474,21 @@ def _validate(spec: Any, source: str) -> None:
             or not all(isinstance(c, str) for c in classes) or len(set(classes)) != len(classes)):
         raise bad("'classes' must be a list of at least two distinct labels")
     n = len(classes)
+    groups = spec.get("groups")
+    if groups is not None and not _good_groups(groups, classes):
+        raise bad("'groups' must map labels to disjoint lists of the model's classes")
+    prior = spec.get("prior")
+    if prior is not None:
+        if not isinstance(prior, Mapping):
+            raise bad("'prior' must be an object with 'train' and 'deploy' shares")
+        for part in ("train", "deploy"):
+            shares = prior.get(part)
+            if shares is None:
+                continue
+            if (not isinstance(shares, Mapping) or set(shares) != set(classes) or not all(
+                    isinstance(v, int | float) and not isinstance(v, bool)
+                    and 0 < v <= 1 for v in shares.values())):
+                raise bad(f"'prior.{part}' must give every class a share in (0, 1]")
     if not _numbers(spec.get("intercept"), n):
         raise bad(f"'intercept' must be {n} numbers within ±{_MAX_WEIGHT:g}")
     cal = spec.get("calibration")
@@ -411,6 +542,15 @@ def _validate(spec: Any, source: str) -> None:
 _MAX_WEIGHT = 1e6  # idf, coefficients, intercepts, sigmoid a and b
 _MAX_SCALE = 1e3  # a block's weight, the temperature beta
 _MAX_NGRAM = 8  # longest n-gram (a reply has about n x length features)
+
+
+def _good_groups(groups: Any, classes: Sequence[str]) -> bool:
+    if not isinstance(groups, Mapping):
+        return False
+    members = [c for cs in groups.values() if isinstance(cs, list) for c in cs]
+    return (all(isinstance(g, str) and isinstance(cs, list) and cs
+                and all(c in classes for c in cs) for g, cs in groups.items())
+            and len(set(members)) == len(members))
 
 
 def _numbers(v: Any, n: int) -> bool:

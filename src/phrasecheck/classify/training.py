@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import sklearn
 from sklearn.model_selection import StratifiedKFold
 
-from .corpus import _as_frame, data_sha256
+from .corpus import _as_frame, data_sha256, fine_labels
 from .estimator import ToneClassifier
 from .evaluation import EvalReport
 from .model import ToneModel
@@ -26,7 +26,9 @@ __all__ = ["cross_validate_metrics", "train_model"]
 def train_model(data: pd.DataFrame | str | os.PathLike[str], *, seed: int = 0,
                 cv_metrics: bool = True, **params: Any) -> ToneModel:
     """Fit a :class:`ToneClassifier` on ``data`` (a DataFrame with ``text`` and ``label``,
-    a CSV file, or a folder of ``replies_*.csv``) and export it as a :class:`ToneModel`.
+    and optionally ``sub``; a CSV file, or a folder of ``replies_*.csv``) and export it as a
+    :class:`ToneModel` whose probabilities are for the default deployment prior
+    (:data:`~.model.DEFAULT_DEPLOY_PRIOR`; :meth:`ToneModel.with_prior` sets another).
 
     ``params`` are :class:`ToneClassifier` parameters. With ``cv_metrics`` the file also
     records 5-fold cross-validated metrics on the training data. Reproducible: the same rows,
@@ -34,7 +36,9 @@ def train_model(data: pd.DataFrame | str | os.PathLike[str], *, seed: int = 0,
     """
     df = _as_frame(data)
     texts = [str(t) for t in df["text"]]
-    labels = [str(v) for v in df["label"]]
+    # evasive replies with a sub-category (a ``sub`` column) train the deflect / stonewall
+    # classes; the model answers for them as "evasive" and names the sub-category
+    labels = [str(v) for v in (fine_labels(df) if "sub" in df.columns else df["label"])]
     est = ToneClassifier(random_state=seed, **params)
     est.fit(texts, labels)
     metadata: dict[str, Any] = {

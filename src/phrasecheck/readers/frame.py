@@ -18,6 +18,7 @@ def conversations_from_frame(
         speaker: str | None = None, turn: str | None = None,
         metadata: Sequence[str] | None = None, role_map: Mapping[str, str] | None = None,
         speaker_roles: Mapping[str, str] | None = None, infer_roles: bool = True,
+        layout: str = "labelled",
         on_error: Callable[[ReadError], None] | None = None) -> Iterator[Conversation]:
     """One Conversation per distinct id (rows grouped by id, first appearance order).
 
@@ -26,6 +27,9 @@ def conversations_from_frame(
     the first row); by default every column not used otherwise. ``role`` may be a column of
     speaker labels (roles are then inferred). Rows without text, and conversations left with
     no turns, are skipped and reported to ``on_error``. A missing column raises KeyError.
+    A frame names its role column, so a row without a role is an error (``layout=
+    "labelled"``); ``layout="auto"`` reads a conversation whose rows all lack one as an
+    undiarised transcript.
     """
     columns = [str(c) for c in df.columns]
     used = {"id": id, "role": role, "text": text, "start": start, "end": end,
@@ -44,7 +48,7 @@ def conversations_from_frame(
         # an unused optional field must not pick up a same-named metadata column
         fields[key] = col if col is not None else f"\0unused-{key}"
     opts = Options.build(role_map=role_map, fields=fields, speaker_roles=speaker_roles,
-                         infer_roles=infer_roles)
+                         infer_roles=infer_roles, layout=layout)
     return _iter(df, opts, id, meta_cols, turn is not None, on_error)
 
 
