@@ -39,7 +39,7 @@ FINDING_DTYPES: list[tuple[str, str]] = [
     ("kind", "category"), ("phrase", "string"), ("text", "string"), ("start", "Int64"),
     ("end", "Int64"), ("turn", "Int64"), ("severity", "category"), ("source", "category"),
     ("score", "float64"), ("suggestion", "string"), ("basis", "category"),
-    ("explanation", "string"), ("role", "category"),
+    ("explanation", "string"), ("role", "category"), ("subcategory", "category"),
 ]
 RULE_DTYPES: list[tuple[str, str]] = [
     ("conversation_id", "string"), ("rule_id", "category"), ("title", "string"),

@@ -70,6 +70,7 @@ _FINDING_KNOWN: dict[str, tuple[tuple[str, ...], bool]] = {
     "severity": (SEVERITIES, True),
     "source": (("lexicon", "classifier", "rule"), False),
     "role": (ROLES, False),
+    "subcategory": (("rude", "deflect", "stonewall"), False),
 }
 _FINDING_INT = ("turn", "start", "end")
 _FINDING_STRING = ("phrase", "text", "suggestion", "explanation")

@@ -504,9 +504,14 @@ class ConversationMonitor:
             if not 0 <= i < n:
                 raise ValueError(f"session state: tone verdict for turn {i}, which does not "
                                  f"exist ({n} turns)")
-            m._tones[i] = ToneResult(str(d["label"]),
-                                     {str(k): float(v) for k, v in d["probabilities"].items()},
-                                     tuple((str(f), float(w)) for f, w in d.get("features", ())))
+            sub = d.get("subcategory")
+            balanced = d.get("balanced_label")
+            m._tones[i] = ToneResult(
+                str(d["label"]), {str(k): float(v) for k, v in d["probabilities"].items()},
+                tuple((str(f), float(w)) for f, w in d.get("features", ())),
+                None if sub is None else str(sub),
+                {str(k): float(v) for k, v in (d.get("sub_probabilities") or {}).items()},
+                None if balanced is None else str(balanced))
         for key, d in (state.get("complaints") or {}).items():
             i = int(key)
             if not 0 <= i < n:
