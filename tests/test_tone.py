@@ -25,6 +25,11 @@ def tone(label: str, p: float, sub: str | None = None) -> ToneResult:
     return ToneResult(label, probs, (), sub, subs, label)
 
 
+def calm_but_rude_at_training_mix() -> ToneResult:
+    t = tone("ok", 0.9)
+    return ToneResult("ok", t.probabilities, (), None, t.sub_probabilities, "rude")
+
+
 @pytest.mark.parametrize(("text", "n"), [
     ("有的。", 2), ("嗯嗯，好的呢~", 2), ("随便你", 3), ("您去三号窗口找小刘", 9), ("OK 1", 3),
 ])
@@ -45,6 +50,19 @@ def test_decide(t: ToneResult, text: str, answers: bool | None, flagged: bool,
     d = decide(t, t.label, 0.9, text, answers)
     assert d.flagged is flagged and why in d.reason
     assert content_chars("随便你") <= THIN_CHARS
+
+
+@pytest.mark.parametrize(("text", "answers", "flagged", "why"), [
+    # after a complaint a short reply is judged at the training mix (balanced_label)
+    ("随便你", True, True, "at the training mix"),
+    ("随便你", False, False, "< 0.9"),
+    ("随便你", None, False, "< 0.9"),
+    ("你自己去查吧反正我不知道", True, False, "< 0.9"),  # not short: the deployed prior holds
+])
+def test_decide_short_replies_to_complaints_at_the_training_mix(
+        text: str, answers: bool | None, flagged: bool, why: str) -> None:
+    d = decide(calm_but_rude_at_training_mix(), "rude", 0.9, text, answers)
+    assert d.flagged is flagged and why in d.reason
 
 
 def test_subcategory_of() -> None:
@@ -159,6 +177,30 @@ def test_score_holds_back_short_replies_unless_they_answer_a_complaint() -> None
     assert a.score(angry).rule("rude_reply").outcome == "fail"
     trace = str(a.test_rule("rude_reply", calm))
     assert "too short to judge" in trace
+
+
+@pytest.mark.parametrize(("reply", "context", "codes"), [
+    ("随便你", "我记住你工号了", ["TONE-RUDE"]),         # a complaint cue: a threat to report
+    ("随便你", "我要投诉你们，太不像话了", ["TONE-RUDE"]),
+    ("随便你", None, []),                                # nothing to judge it by
+    ("随便你", "这两个套餐哪个便宜？", []),
+    ("有的。", "有没有停车场？", []),
+    ("好的", "你工号多少？下回来我还找你，你讲得最明白。", []),  # a cue, but an ok reply
+])
+def test_the_shipped_model_judges_short_replies_in_context(
+        reply: str, context: str | None, codes: list[str]) -> None:
+    got = [f.code for f in shipped_analyzer().check_text(reply, context=context)
+           if f.source == "classifier"]
+    assert got == codes
+
+
+_shipped: list[Analyzer] = []
+
+
+def shipped_analyzer() -> Analyzer:  # one warm analyzer for the table above
+    if not _shipped:
+        _shipped.append(Analyzer())
+    return _shipped[0]
 
 
 def test_policy_sets_the_deployment_prior(small: Any, tmp_path: Path) -> None:

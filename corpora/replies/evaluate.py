@@ -97,7 +97,7 @@ class Decider:
     def complaint(self, text: str) -> bool:
         got = self._complaint.get(text)
         if got is None:
-            got = self._complaint[text] = self.analyzer.is_complaint(text)
+            got = self._complaint[text] = self.analyzer._complaint_or_cue(text)
         return got
 
     def tone_flag(self, tone: Any, text: str, context: str | None, threshold: float
@@ -106,10 +106,12 @@ class Decider:
         from phrasecheck.tone import THIN_CHARS, content_chars, decide
 
         for label in ("rude", "evasive"):
-            if float(tone.probabilities.get(label, 0.0)) < threshold:
+            thin = content_chars(text) <= THIN_CHARS
+            if float(tone.probabilities.get(label, 0.0)) < threshold and not (
+                    thin and tone.balanced_label == label):
                 continue
             answers = None
-            if context and content_chars(text) <= THIN_CHARS:
+            if context and thin:
                 answers = self.complaint(context)
             d = decide(tone, label, threshold, text, answers)
             if d.flagged:

@@ -182,7 +182,7 @@ class Analyzer:
             classify = role in ("agent", "unknown")
         if classify and text.strip() and self.model is not None:
             tone = self.model.predict([text])[0]
-            answers = None if context is None else (lambda: self.is_complaint(context))
+            answers = None if context is None else (lambda: self._complaint_or_cue(context))
             f = self._tone_finding(tone, text, turn, role, answers)
             if f is not None:
                 found.append(f)
@@ -197,6 +197,15 @@ class Analyzer:
             return cue
         return self.complaint_verdicts([text], [cue])[0].probability >= self._complaint_threshold
 
+    def _complaint_or_cue(self, text: str) -> bool:
+        """Whether a short reply to ``text`` is judged as answering a complaint: the detector
+        says so, or the lexicon finds a complaint cue in it (我记住你工号了)."""
+        cue = any(f.category == "complaint"
+                  for f in self.matcher("customer").findings(text, role="customer"))
+        if cue or self.complaint_model is None or not text.strip():
+            return cue
+        return self.complaint_verdicts([text], [cue])[0].probability >= self._complaint_threshold
+
     def _tone_finding(self, tone: ToneResult, text: str, turn: int | None, role: str,
                       answers_complaint: Any = None) -> Finding | None:
         """The tone finding the policy's classifier rules would report for one reply, or
@@ -206,10 +215,11 @@ class Analyzer:
             if rule.kind != "classifier":
                 continue
             label, threshold = rule.spec["label"], float(rule.spec.get("threshold", 0.5))
-            if float(tone.probabilities.get(label, 0.0)) < threshold:
+            thin = content_chars(text) <= THIN_CHARS
+            if float(tone.probabilities.get(label, 0.0)) < threshold and not (
+                    thin and tone.balanced_label == label):
                 continue
-            if (known is None and answers_complaint is not None
-                    and content_chars(text) <= THIN_CHARS):
+            if known is None and answers_complaint is not None and thin:
                 known = bool(answers_complaint())
             d = decide(tone, label, threshold, text, known)
             if d.flagged:

@@ -340,12 +340,13 @@ class ConversationMonitor:
         return alerts
 
     def _is_complaint(self, pos: int) -> bool:
-        """Whether the customer turn at ``pos`` is a complaint, as the policy's rules see it
-        (the detector's verdict at the complaint threshold, else the lexicon's cues)."""
+        """Whether a short reply to the customer turn at ``pos`` answers a complaint, as the
+        tone rules see it: the detector's verdict at the complaint threshold, or a complaint
+        cue of the lexicon (see :func:`phrasecheck.tone.decide`)."""
+        if any(f.category == "complaint" for f in self._findings[pos]):
+            return True
         verdict = self._complaints.get(pos)
-        if verdict is not None:
-            return verdict.probability >= self.analyzer._complaint_threshold
-        return any(f.category == "complaint" for f in self._findings[pos])
+        return verdict is not None and verdict.probability >= self.analyzer._complaint_threshold
 
     def _customer_alerts(self, turn: Turn, found: list[Finding]) -> list[Alert]:
         rule = self._rules.get("apology_after_complaint")

@@ -260,7 +260,8 @@ def _classifier(spec: Mapping[str, Any], facts: Facts, steps: list[str], rule: R
             continue
         before = customer_before.get(p)
         d = decide(tone, label, threshold, facts.turns[p].text,
-                   None if before is None else before in complained)
+                   None if before is None else (before in complained or any(
+                       f.category == "complaint" for f in facts.findings[before])))
         if d.flagged:
             flagged.append((p, tone, d))
         elif d.probability >= threshold:

@@ -6,8 +6,11 @@ reply with the customer turn it answers, and does not condemn a reply on thin ev
 * a reply with almost no content (有的。/ 对 / 可以 / 随便你 — at most :data:`THIN_CHARS`
   characters once punctuation and fillers are gone) carries too little for the classifier to
   judge it alone. It is flagged only when it answers a complaint (the customer's turn before it
-  is a complaint by the complaint detector or, without one, by the lexicon's cues): 随便你
-  after 我记住你工号了，我要投诉你 is rude, 有的。 after 有没有停车场？ is an answer;
+  is a complaint by the complaint detector, or holds one of the lexicon's complaint cues): 随便你
+  after 我记住你工号了，我要投诉你 is rude, 有的。 after 有没有停车场？ is an answer. After a
+  complaint the deployment prior (one rude reply in a hundred) no longer describes what
+  follows, so such a reply is also flagged when it is ``label`` at the training mix
+  (``ToneResult.balanced_label``);
 * anything longer is flagged when the label's probability reaches the policy's threshold.
 
 The probabilities are the model's, at its deployment prior (see
@@ -68,11 +71,20 @@ def decide(tone: ToneResult, label: str, threshold: float, text: str,
     """
     p = float(tone.probabilities.get(label, 0.0))
     sub = subcategory_of(tone, label)
+    if content_chars(text) <= THIN_CHARS:
+        if not answers_complaint:
+            why = (f"P({label}) = {p:.2f} < {threshold:g}" if p < threshold
+                   else "too short to judge without a complaint before it")
+            return ToneDecision(False, label, p, sub, why)
+        if p >= threshold:
+            return ToneDecision(True, label, p, sub, "a short reply to a complaint")
+        # After a complaint, a curt reply is far likelier than on ordinary traffic, so the
+        # deployment prior understates it: the reply is judged at the training mix instead.
+        if tone.balanced_label == label:
+            return ToneDecision(True, label, p, sub,
+                                f"a short reply to a complaint, {label} at the training mix")
+        return ToneDecision(False, label, p, sub, f"P({label}) = {p:.2f} < {threshold:g}")
     if p < threshold:
         return ToneDecision(False, label, p, sub, f"P({label}) = {p:.2f} < {threshold:g}")
-    if content_chars(text) <= THIN_CHARS:
-        if answers_complaint:
-            return ToneDecision(True, label, p, sub, "a short reply to a complaint")
-        return ToneDecision(False, label, p, sub,
-                            "too short to judge without a complaint before it")
     return ToneDecision(True, label, p, sub, "")
+
