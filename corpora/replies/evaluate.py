@@ -484,7 +484,10 @@ def main(argv: list[str] | None = None) -> int:
     w("|---|---:|---:|---:|---:|")
     for c, p, r, f, n in per_class(y_test, pred_fine, FINE):
         w(f"| {c} | {p:.3f} | {r:.3f} | {f:.3f} | {n} |")
-    w(f"| **macro** | | | **{macro_f1(y_test, pred_fine, FINE):.3f}** | {len(test)} |")
+    test_macro = macro_f1(y_test, pred_fine, FINE)
+    test_classes = {c: {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4),
+                        "support": n} for c, p, r, f, n in per_class(y_test, pred_fine, FINE)}
+    w(f"| **macro** | | | **{test_macro:.3f}** | {len(test)} |")
     w("")
     tr = flag_rates(decider, test_tones, test, threshold)
     w(f"At the deployed decision (deployment prior, threshold {threshold:g}, short-reply rule):")
@@ -594,8 +597,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write_model:
         from phrasecheck.classify.tables import write_tables
 
-        model = model.with_metadata(metrics={"operating_threshold": threshold,
-                                             "test_split": tr})
+        model = model.with_metadata(metrics={
+            "operating_threshold": threshold,
+            "test": {"macro_f1": round(test_macro, 4), "classes": test_classes,
+                     "flagged_at_operating_threshold": tr}})
         model.save(MODEL_OUT)
         log(f"wrote {MODEL_OUT} and {write_tables(MODEL_OUT)}")
     return 0
