@@ -50,7 +50,8 @@ CASES = {
     "beta negative": (_set("calibration.beta", -1.5), "'beta' above 0"),
     "weight 1e308": (_set("features.blocks.1.weight", 1e308), "weight must be above 0"),
     "weight 0": (_set("features.blocks.0.weight", 0), "weight must be above 0"),
-    "intercept 1e308": (_set("intercept", [1e308, 0, 0]), "'intercept' must be 3 numbers"),
+    "intercept 1e308": (lambda spec: spec.__setitem__(
+        "intercept", [1e308] + [0] * (len(spec["classes"]) - 1)), "'intercept' must be"),
 }
 
 
@@ -86,7 +87,8 @@ def test_probabilities_of_a_valid_model_at_the_bounds_are_finite(small_spec: dic
     spec["calibration"]["beta"] = 1000.0
     for b in spec["features"]["blocks"]:
         b["weight"] = 1000.0
-        b["terms"] = {t: [1e6, 1e6, -1e6, 1e6] for t in b["terms"]}
+        b["terms"] = {t: [1e6] + [1e6, -1e6] * len(spec["classes"]) for t in b["terms"]}
+        b["terms"] = {t: v[:len(spec["classes"]) + 1] for t, v in b["terms"].items()}
     model = ToneModel(spec)
     texts = ["您好", "你烦不烦", "这个不归我管" * 50,
              next(iter(spec["features"]["blocks"][0]["terms"]))]

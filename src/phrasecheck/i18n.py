@@ -476,10 +476,13 @@ _NOTES: list[tuple[re.Pattern[str], _Translate]] = [
                 re.S),
      lambda m, t: f"{t(m['cat'])}（{value_label('severity', m['sev'])}）{m['code']}"),
     (re.compile(r"reply-tone classifier: P\((?P<label>\w+)\) = (?P<p>[\d.]+)"
-                r"(?:; cues: (?P<cues>.*?))?(?: \(rule (?P<rule>[\w.\-]+)\))?", re.S),
+                r"(?:; cues: (?P<cues>.*?))?(?: \(rule (?P<rule>[\w.\-]+)\))?"
+                r"(?: \[(?P<sub>\w+) \w+\])?(?: — (?P<why>.*))?", re.S),
      lambda m, t: f"语气模型：P({_label(m['label'])}) = {m['p']}"
                   + (f"；线索：{m['cues']}" if m["cues"] else "")
-                  + (f"（规则 {m['rule']}）" if m["rule"] else "")),
+                  + (f"（规则 {m['rule']}）" if m["rule"] else "")
+                  + (f"【{m['sub']}】" if m["sub"] else "")
+                  + (f"——{_tone_reason(m['why'])}" if m["why"] else "")),
     (re.compile(r"after trigger in turn (?P<turn>\d+): (?P<why>.*)", re.S),
      lambda m, t: f"回应了第 {m['turn']} 轮：{_why(m['why'], t)}"),
     (re.compile(r"turn (?P<turn>\d+): (?P<why>.*); expected (?P<cats>\S+) in the "
@@ -489,6 +492,20 @@ _NOTES: list[tuple[re.Pattern[str], _Translate]] = [
                   f"{_role(m['role'])}话轮中应有{_cats(m['cats'], t)}"),
     (re.compile(r"searched here"), lambda m, t: "检查范围"),
 ]
+
+_TONE_REASONS = {
+    "a short reply to a complaint": "对投诉的简短回复",
+    "too short to judge without a complaint before it": "回复过短，前面没有投诉，不据此判断",
+}
+
+
+def _tone_reason(why: str) -> str:
+    """A tone decision's reason (:func:`phrasecheck.tone.decide`) in Chinese."""
+    head, _, mix = why.partition(", ")
+    zh = _TONE_REASONS.get(head, why)
+    m = re.fullmatch(r"(\w+) at the training mix", mix)
+    return zh + (f"，按训练语料的类别比例判为{_label(m[1])}" if m else "")
+
 
 _SAY_INSTEAD = re.compile(r"; say instead: .*\Z", re.S)
 
