@@ -110,6 +110,30 @@ CASES = [
      conv(("agent", "我帮您登记好了，工单号是2603180412。"), ("customer", "好"),
           ("agent", "还有其他可以帮您的吗？")),
      []),
+    # --- announcements in other shapes ------------------------------------------------
+    ("a 把 construction: the agent enters the ticket and comes back",
+     conv(("agent", "麻烦您稍等，我把报修单录进去。"), ("customer", "嗯。"),
+          ("agent", "谢谢您等我，报修单号是0417，师傅明天上午上门。")),
+     [(0, 2, "announced+return")]),
+    ("where the agent works, then what: 我在系统里给您补打",
+     conv(("agent", "请稍等，我在柜台系统里给您补打一张回单。"), ("customer", "行，你快点。"),
+          ("agent", "回单打好了，您收好。")),
+     [(0, 2, "announced+return")]),
+    ("a look-up with the result in the agent's very next chat message",
+     conv(("customer", "我的快递怎么三天没动了"),
+          ("agent", "我去后台查一下物流轨迹。"),
+          ("agent", "快件在中转站滞留了，今天已经重新发出，明天能到。"), channel="chat"),
+     [(1, 2, "announced+return")]),
+    # --- look-alikes -------------------------------------------------------------------
+    ("telling the customer what to do: 交回这边登记一下就可以了",
+     conv(("agent", "您填完把表交回这边登记一下就可以了。"), ("customer", "好的。"),
+          ("agent", "下一位。")),
+     []),
+    ("a task for later, then the agent's next message without any wait",
+     conv(("customer", "页面上写的是包邮，怎么收了运费？"),
+          ("agent", "抱歉，我马上反馈给运营改过来，运费我现在退给您。"),
+          ("agent", "已经退了，六元，请注意查收。"), channel="chat"),
+     []),
 ]
 
 
@@ -135,6 +159,7 @@ def test_hold_evidence_names_cue_gap_and_return(analyzer: Analyzer) -> None:
 
 @pytest.mark.parametrize(("text", "expected"), [
     ("好的", True), ("嗯嗯", True), ("好 您查", True), ("不着急，您慢慢查", True), ("", True),
+    ("好，麻烦快一点。", True), ("你快点", True),
     ("那我顺便问一下公积金的事", False), ("我要投诉你们", False),
 ])
 def test_backchannel(text: str, expected: bool) -> None:

@@ -52,7 +52,9 @@ ANSWERED_CHARS = 16
 _BACKCHANNEL = re.compile(
     r"(?:好|好的|好嘞|好吧|嗯|嗯嗯|哦|噢|喔|啊|行|行的|可以|没事|没关系|不急|不着急|谢谢|谢谢你|"
     r"谢谢您|麻烦了|麻烦你了|麻烦您了|辛苦了|是|是的|对|对的|等着|我等着|我等一下|我等你|"
-    r"我在|在的|在|您查|你查|您看|你看|喂|ok|OK|okay|en|嗯呢|好的呢|好滴|收到)+")
+    r"我在|在的|在|您查|你查|您看|你看|喂|ok|OK|okay|en|嗯呢|好的呢|好滴|收到|"
+    # urging is waiting too: 你快点 / 麻烦快一点
+    r"麻烦|你|您|快点|快点儿|快一点|快些|尽快|抓紧)+")
 _TAKE_YOUR_TIME = re.compile(r"[您你]?慢慢(?:查|来|看|找|弄)?")
 # The customer, not the agent, steps away: a silence after this is theirs.
 _CUSTOMER_AWAY = re.compile(r"我(找|翻|拿|看|查|问)(一下|一找|找|看|下)|等我(一下|一会|会儿|下)|"
@@ -140,19 +142,38 @@ def _silence_before(turns: Sequence[Turn], q: int) -> float | None:
 # An agent saying it is about to look something up, check, ask or contact someone, in words
 # the lexicon's hold cues do not list (我调一下您近两个月的缴费记录, 我这边马上帮您核实).
 _SUBJECT = r"(?:我|我这边|这边|我们|咱们)"
-_MODAL = r"(?:先|再|马上|现在|这就|立刻|要|需要|得|来|帮|给|为|替|您|你)*"
-_ANNOUNCE = re.compile(
-    # 我(先)帮您查一下 / 我去后台调一下 / 我去制卡室问问
-    _SUBJECT + _MODAL + r"(?:去[^，。！？；,.!?;]{0,8}?)?"
-    r"(?:查询|查|核实|核对|确认|调取|调|问|咨询|联系|找|核算|算|试|刷新|切换|看)"
+_MODAL = r"(?:先|再|马上|现在|这就|就|立刻|重新|一起|要|需要|得|来|帮|给|为|替|您|你)*"
+# where the agent goes or works: 我在病案系统里查一下 / 我到后台核实 / 我去后面给您制证
+_WHERE = r"(?:(?:去|到|在|上)[^，。！？；,.!?;]{0,8}?)?"
+# what the agent then does, not done yet (no 好 / 完 / 了 after it)
+_TASK = (r"(?:申请|登记|提交|办理|转接|联系|上报|反馈|核实|核对|查询|调取|请示|切换|申报|打印|"
+         r"操作|制证|制卡|录入|冻结|设置|处理|开具|补打|加急)(?!好|完|过|了|成功)")
+# looking something up, whose result the agent brings back
+_LOOKUP = (
+    # 我(先)帮您查一下 / 我去后台调一下 / 我去制卡室问问 / 我在系统里查一下 / 我去审判庭催一下
+    _SUBJECT + _MODAL + _WHERE + _MODAL +
+    r"(?:查询|查|核实|核对|确认|调取|调|问|咨询|联系|找|核算|算|试|刷新|切换|看|催|拿|取)"
     r"(?:一下|一查|一找|一问|下|查|问|找|看|算)"
     # 我去找科长 / 我去拿一下
-    r"|" + _SUBJECT + _MODAL + r"去(?:找|问|拿|取|请示|叫|调|查|核实|确认)"
-    # 我帮您申请转回 / 我这边切换系统 (an action the agent carries out, not done yet)
-    r"|" + _SUBJECT + _MODAL + r"(?:申请|登记|提交|办理|转接|联系|上报|反馈|核实|核对|查询|调取|"
-    r"请示|切换|申报|打印)(?!好|完|过|了|成功)")
+    r"|" + _SUBJECT + _MODAL + r"去(?:找|问|拿|取|请示|叫|调|查|核实|确认|催)")
+_IS_LOOKUP = re.compile(_LOOKUP)
+_ANNOUNCE = re.compile(
+    _LOOKUP +
+    # 我帮您申请转回 / 我这边切换系统 / 我在系统里给您设置 (an action the agent carries out)
+    r"|" + _SUBJECT + _MODAL + _WHERE + _MODAL + _TASK +
+    # 我把工单录进去 / 我把材料提交到后台 / 我把起诉状上的信息调出来
+    r"|" + _SUBJECT + _MODAL + r"把[^，。！？；,.!?;]{1,14}?"
+    r"(?:录进|录入|录一下|提交|调出|调一下|打印|登记|转给|转到|发给|发到|报给|报上|上传|传给|"
+    r"改一下|改过来|处理一下)")
 _CLAUSE_END = re.compile(r"[，。！？；,.!?;…]")
+# 交回这边登记一下就可以了: the agent tells the customer what to do, and does not leave
+_INSTRUCTION = re.compile(r"就可以|就行|即可")
 _ASKS = re.compile(r"(吗|呢|么|是不是|对不对|对吧|可以吗|好吗|行吗)?[?？]\W*$|(吗|呢)\W*$")
+
+
+def _clause_after(text: str, end: int) -> str:
+    clause = _CLAUSE_END.search(text, end)
+    return text[end:clause.start() if clause else len(text)]
 
 
 def _announce_cue(turn: Turn, found: Sequence[Finding]) -> tuple[str, str, int] | None:
@@ -168,6 +189,7 @@ def _announce_cue(turn: Turn, found: Sequence[Finding]) -> tuple[str, str, int] 
     for m in _ANNOUNCE.finditer(flat):
         a, b = where[m.start()], where[m.end() - 1] + 1
         cues.append((a, b, text[a:b], "pattern"))
+    cues = [c for c in cues if not _INSTRUCTION.search(_clause_after(text, c[1]))]
     if not cues:
         return None
     _start, end, cue_text, code = max(cues, key=lambda c: (c[1], c[1] - c[0]))
@@ -233,10 +255,16 @@ def detect_holds(turns: Sequence[Turn], findings: Sequence[Sequence[Finding]],
             continue
         silence = _silence_before(turns, q)
         back = next((f for f in findings[q] if f.category in RETURN_CATEGORIES), None)
+        between = [k for k in range(p + 1, q) if turns[k].role == "customer"]
         if silence is not None and silence >= gap_s:
             how = "announced+silence"
-        elif back is not None or all(is_backchannel(turns[k].text) for k in range(p + 1, q)
-                                     if turns[k].role == "customer"):
+        elif back is not None or (
+                all(is_backchannel(turns[k].text) for k in between)
+                # the agent's very next message after a task announced with nothing said to
+                # wait (我马上反馈让运营补上 … [文件]) is no return from a hold; after a
+                # look-up (我去后台看一下 … 您提交的号码第十四位…) it is
+                and (between or cue_code != "pattern" or _IS_LOOKUP.search(cue_text)
+                     or any(f.category in _WAIT_CATEGORIES for f in findings[p]))):
             how = "announced+return"
         else:
             continue
