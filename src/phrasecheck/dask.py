@@ -194,10 +194,11 @@ def errors_meta() -> pd.DataFrame:
     input that could not be scored, and why."""
     import pandas as pd
 
-    return pd.DataFrame({"path": pd.Series([], dtype="string"),
-                         "line": pd.Series([], dtype="Int64"),
-                         "conversation_id": pd.Series([], dtype="string"),
-                         "reason": pd.Series([], dtype="string")})
+    empty: pd.DataFrame = pd.DataFrame({"path": pd.Series([], dtype="string"),
+                                        "line": pd.Series([], dtype="Int64"),
+                                        "conversation_id": pd.Series([], dtype="string"),
+                                        "reason": pd.Series([], dtype="string")})
+    return empty
 
 
 def _errors_frame(errors: Sequence[Any]) -> pd.DataFrame:
@@ -210,13 +211,15 @@ def _errors_frame(errors: Sequence[Any]) -> pd.DataFrame:
     for col, dtype in (("path", "string"), ("line", "Int64"), ("conversation_id", "string"),
                        ("reason", "string")):
         df[col] = df[col].astype(dtype)
-    return df
+    result: pd.DataFrame = df
+    return result
 
 
 def _conform(df: pd.DataFrame, meta: pd.DataFrame) -> pd.DataFrame:
     """``df`` with exactly ``meta``'s columns, in its order, with its dtypes."""
     if df.empty:
-        return meta.iloc[:0].copy()
+        none: pd.DataFrame = meta.iloc[:0].copy()
+        return none
     out = df.reindex(columns=meta.columns)
     for col, dtype in meta.dtypes.items():
         if getattr(dtype, "name", None) == "category":
@@ -224,7 +227,8 @@ def _conform(df: pd.DataFrame, meta: pd.DataFrame) -> pd.DataFrame:
                 out[col] = out[col].astype("category")
         elif out[col].dtype != dtype:
             out[col] = out[col].astype(dtype)
-    return out.reset_index(drop=True)
+    result: pd.DataFrame = out.reset_index(drop=True)
+    return result
 
 
 def _score_partition(df: pd.DataFrame, config: BatchConfig, cols: _Columns,
@@ -259,7 +263,8 @@ def _score_partition(df: pd.DataFrame, config: BatchConfig, cols: _Columns,
 
 def _pick(part: pd.Series, which: int, meta: pd.DataFrame) -> pd.DataFrame:
     if len(part) == 0:
-        return meta.iloc[:0].copy()
+        result: pd.DataFrame = meta.iloc[:0].copy()
+        return result
     frame: pd.DataFrame = part.iloc[0][which]
     return frame
 
@@ -468,8 +473,13 @@ def _redact_text(part: pd.DataFrame) -> pd.DataFrame:
     from .reports.redact import redact
 
     part = part.copy()
-    part["text"] = part["text"].map(lambda s: s if s is None or s is part["text"].dtype.na_value
-                                    else redact(s)).astype(part["text"].dtype)
+    dtype = part["text"].dtype
+    missing = getattr(dtype, "na_value", None)
+
+    def one(s: Any) -> Any:
+        return s if s is None or s is missing or not isinstance(s, str) else redact(s)
+
+    part["text"] = part["text"].map(one).astype(dtype)
     return part
 
 

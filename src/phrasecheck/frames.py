@@ -139,7 +139,8 @@ def rule_results_frame(scores: Iterable[ConversationScore]) -> pd.DataFrame:
     df["deduction"] = df["deduction"].astype("float64")
     df["veto"] = df["veto"].astype("bool")
     df["n_evidence"] = df["n_evidence"].astype("Int64")
-    return df
+    result: pd.DataFrame = df
+    return result
 
 
 def _rule_row(cid: str, r: RuleResult) -> tuple[Any, ...]:

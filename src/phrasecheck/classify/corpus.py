@@ -51,7 +51,8 @@ def load_replies(directory: str | os.PathLike[str]) -> pd.DataFrame:
         first = df[df["id"] == row["id"]].iloc[0]
         raise ValueError(f"{row['file']}:{row['line']}: duplicate id {row['id']!r} "
                          f"(first at {first['file']}:{first['line']})")
-    return df.drop(columns=["line"])
+    result: pd.DataFrame = df.drop(columns=["line"])
+    return result
 
 
 def _read_replies_csv(path: Path) -> pd.DataFrame:
@@ -85,7 +86,8 @@ def _read_replies_csv(path: Path) -> pd.DataFrame:
             raise ValueError(f"{where}: hard must be 0 or 1, got {row['hard']!r}")
         del i
     df["hard"] = df["hard"].astype(int)
-    return df
+    result: pd.DataFrame = df
+    return result
 
 
 def fine_labels(df: pd.DataFrame) -> list[str]:

@@ -578,7 +578,8 @@ def _redact_findings(df: pd.DataFrame) -> pd.DataFrame:
         out[c] = [redact_text(v) if isinstance(v, str) else v for v in out[c]]
     if {"text", "turn_text", "start", "end"} <= {str(c) for c in df.columns}:
         out["text"] = _aligned_texts(df, out)
-    return out
+    result: pd.DataFrame = out
+    return result
 
 
 def _aligned_texts(df: pd.DataFrame, out: pd.DataFrame) -> list[Any]:
