@@ -7,6 +7,7 @@ the classifier model load on first use, or up front with :meth:`Analyzer.warm`.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -268,7 +269,7 @@ class Analyzer:
             raise RuntimeError("no complaint model is loaded")
         inputs = [f"{t} {CUE_MARK}" if c else t for t, c in zip(texts, cues, strict=True)]
         out = []
-        for r in model.predict(inputs):
+        for r in _predict_shared(model, inputs):
             p = float(r.probabilities.get("complaint", 0.0))
             feats = tuple((n, w) for n, w in r.features if CUE_MARK not in n)
             out.append(ComplaintVerdict(p, feats if r.label == "complaint" else ()))
@@ -308,7 +309,7 @@ class Analyzer:
 
         def tone(i: int) -> ToneResult | None:
             if not state["done"]:  # classify the remaining agent turns in one batch
-                for j, r in zip(todo, model.predict([turns[j].text for j in todo])):
+                for j, r in zip(todo, _predict_shared(model, [turns[j].text for j in todo])):
                     cache[j] = r
                 state["done"] = True
             return cache.get(i)
@@ -347,19 +348,57 @@ class Analyzer:
             yield from self._score_chunk(chunk)
 
     def _score_chunk(self, chunk: Sequence[Conversation]) -> Iterator[ConversationScore]:
-        if not self._thresholds or self.model is None or len(chunk) == 1:
+        classify = bool(self._thresholds) and self.model is not None
+        detect = self._needs_complaints and self.complaint_model is not None
+        if len(chunk) == 1 or not (classify or detect):
             for c in chunk:
                 yield self.score(c)
             return
-        # (conversation, position in its turns) of every agent turn _tone_fn would classify
-        where = [(ci, ti) for ci, c in enumerate(chunk)
-                 for ti, t in enumerate(c.turns) if t.role == "agent" and t.text.strip()]
-        results = self.model.predict([chunk[ci].turns[ti].text for ci, ti in where])
+        # Both models answer a whole chunk at once: one call each instead of one per
+        # conversation (the per-call cost is most of the cost for a short conversation).
         tones: list[dict[int, ToneResult]] = [{} for _ in chunk]
-        for (ci, ti), r in zip(where, results, strict=True):
-            tones[ci][ti] = r
-        for c, known in zip(chunk, tones, strict=True):
-            yield self.score(c, tones=known)
+        complaints: list[dict[int, ComplaintVerdict]] = [{} for _ in chunk]
+        found = self._chunk_findings(chunk)
+        if classify:
+            assert self.model is not None
+            # (conversation, position in its turns) of every agent turn _tone_fn classifies
+            where = [(ci, ti) for ci, c in enumerate(chunk)
+                     for ti, t in enumerate(c.turns) if t.role == "agent" and t.text.strip()]
+            results = _predict_shared(self.model, [chunk[ci].turns[ti].text for ci, ti in where])
+            for (ci, ti), r in zip(where, results, strict=True):
+                tones[ci][ti] = r
+        if detect:
+            asked = [(ci, ti) for ci, c in enumerate(chunk)
+                     for ti, t in enumerate(c.turns) if t.role == "customer" and t.text.strip()]
+            verdicts = self.complaint_verdicts(
+                [chunk[ci].turns[ti].text for ci, ti in asked],
+                [any(f.category == "complaint" for f in found[ci][ti]) for ci, ti in asked])
+            for (ci, ti), v in zip(asked, verdicts, strict=True):
+                complaints[ci][ti] = v
+        for c, fs, known, said in zip(chunk, found, tones, complaints, strict=True):
+            yield self.score(c, turn_findings=fs, tones=known if classify else None,
+                             complaints=said if detect else None)
+
+    def _chunk_findings(self, chunk: Sequence[Conversation]) -> list[list[list[Finding]]]:
+        """:meth:`turn_findings` of every conversation of a chunk; a (role, text) met again
+        in the chunk (好的, 请稍等, a canned opening) is matched once and its findings are
+        given the turn index of each repeat."""
+        memo: dict[tuple[str, str], list[Finding]] = {}
+        out = []
+        for c in chunk:
+            per_turn = []
+            for t in c.turns:
+                key = (t.role, t.text)
+                fs = memo.get(key)
+                if fs is None:
+                    fs = memo[key] = self.matcher(t.role).findings(t.text, turn=t.index,
+                                                                   role=t.role)
+                if fs and fs[0].turn != t.index:
+                    per_turn.append([dataclasses.replace(f, turn=t.index) for f in fs])
+                else:
+                    per_turn.append(list(fs))
+            out.append(per_turn)
+        return out
 
     def test_rule(self, rule_id: str, conversation: Conversation) -> RuleTrace:
         """Run one rule and show what it looked at, what it matched and why."""
@@ -368,6 +407,15 @@ class Analyzer:
         steps: list[str] = []
         result = evaluate_rule(rule, facts, steps)
         return RuleTrace(rule, result, steps)
+
+
+def _predict_shared(model: Any, texts: list[str]) -> Sequence[ToneResult]:
+    """``model.predict(texts)``, one result object per distinct text where the model can
+    (results that only the Analyzer reads need no copies of their own)."""
+    shared = getattr(model, "predict_shared", None)
+    got: Sequence[ToneResult] = (shared(texts) if shared is not None
+                                 else model.predict(texts))
+    return got
 
 
 def _load_model(spec: ModelSpec, name: str = "tone") -> Any:

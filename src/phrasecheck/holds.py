@@ -61,14 +61,21 @@ _CUSTOMER_AWAY = re.compile(r"我(找|翻|拿|看|查|问)(一下|一找|找|看
                             r"我去(拿|找|取|问|看)|稍等我|你等(我|一下)|您等(我|一下)")
 
 
-def _without_spaces(text: str) -> tuple[str, list[int]]:
+_SPACE = re.compile(r"\s")
+
+
+def _without_spaces(text: str) -> tuple[str, Sequence[int]]:
     """``text`` without whitespace, and the index in ``text`` of every character kept."""
+    if _SPACE.search(text) is None:  # most turns: nothing to drop
+        return text, range(len(text))
     where = [i for i, ch in enumerate(text) if not ch.isspace()]
     return "".join(text[i] for i in where), where
 
 
 def _customer_away(text: str) -> bool:
     """The customer's turn ends with them stepping away (我找一下 … with nothing after)."""
+    if "我" not in text and "等" not in text:  # every pattern needs one of them
+        return False
     flat = _squash(text)
     ends = [m.end() for m in _CUSTOMER_AWAY.finditer(flat)]
     return bool(ends) and len(flat) - ends[-1] <= 4
@@ -166,6 +173,8 @@ _ANNOUNCE = re.compile(
     r"(?:录进|录入|录一下|提交|调出|调一下|打印|登记|转给|转到|发给|发到|报给|报上|上传|传给|"
     r"改一下|改过来|处理一下)")
 _CLAUSE_END = re.compile(r"[，。！？；,.!?;…]")
+# every pattern announcement starts with a _SUBJECT: a cheap test before the full one
+_MAY_ANNOUNCE = re.compile(r"我|这\s*边|咱")
 # 交回这边登记一下就可以了: the agent tells the customer what to do, and does not leave
 _INSTRUCTION = re.compile(r"就可以|就行|即可")
 _ASKS = re.compile(r"(吗|呢|么|是不是|对不对|对吧|可以吗|好吗|行吗)?[?？]\W*$|(吗|呢)\W*$")
@@ -185,6 +194,8 @@ def _announce_cue(turn: Turn, found: Sequence[Finding]) -> tuple[str, str, int] 
     """
     text = turn.text
     cues = [(f.start, f.end, f.text, f.code) for f in found if f.category == "hold"]
+    if not cues and not _MAY_ANNOUNCE.search(text):
+        return None  # no subject an announcement could start with (我 / 这边 / 咱们)
     flat, where = _without_spaces(text)  # ASR text: 我 帮 您 查 一下
     for m in _ANNOUNCE.finditer(flat):
         a, b = where[m.start()], where[m.end() - 1] + 1
@@ -278,10 +289,10 @@ def detect_holds(turns: Sequence[Turn], findings: Sequence[Sequence[Finding]],
         for q, t in enumerate(turns):
             if t.role == "agent":
                 if (q not in returned_at and last_agent is not None
-                        and last_agent not in anchored and turns[q - 1].role == "customer"
-                        and not _customer_away(turns[q - 1].text)):
+                        and last_agent not in anchored and turns[q - 1].role == "customer"):
                     silence = _silence_before(turns, q)
-                    if silence is not None and silence >= silent_s:
+                    if (silence is not None and silence >= silent_s
+                            and not _customer_away(turns[q - 1].text)):
                         back = next((f for f in findings[q] if f.category in RETURN_CATEGORIES),
                                     None)
                         events.append(HoldEvent(last_agent, turns[last_agent].index, q, t.index,

@@ -66,6 +66,7 @@ class SoundCoder:
         self._table = mapping
         self._syllables = syllables
         self._longest = max(map(len, syllables))
+        self._latin_cache: dict[str, list[str] | None] = {}
 
     def code_of_syllable(self, syllable: str) -> str | None:
         i = self._syllables.get(syllable)
@@ -79,7 +80,17 @@ class SoundCoder:
         return codes
 
     def _split_latin(self, run: str) -> list[str] | None:
-        """A run of Latin letters as syllables (fewest syllables), or ``None``."""
+        """A run of Latin letters as syllables (fewest syllables), or ``None``; remembered
+        for the short runs that recur (ok, app, nmd), never for long ones."""
+        cache = self._latin_cache
+        if run in cache:
+            return cache[run]
+        got = self._split_latin_uncached(run)
+        if len(run) <= 16 and len(cache) < 4096:  # bounded; a lost race only recomputes
+            cache[run] = got
+        return got
+
+    def _split_latin_uncached(self, run: str) -> list[str] | None:
         n = len(run)
         best: list[list[str] | None] = [None] * (n + 1)
         best[0] = []

@@ -16,7 +16,7 @@ from typing import Any
 from .complaints import ComplaintEvent, VerdictFn, detect_complaints
 from .holds import HoldEvent, detect_holds
 from .policy import Policy, Rule
-from .tone import decide, subcategory_of
+from .tone import THIN_CHARS, content_chars, decide, subcategory_of
 from .types import (
     TONE_SUGGESTIONS,
     Conversation,
@@ -246,7 +246,6 @@ def _classifier(spec: Mapping[str, Any], facts: Facts, steps: list[str], rule: R
     threshold = float(spec.get("threshold", 0.5))
     positions = _positions(facts, spec.get("role"))
     flagged = []
-    complained = facts.complaint_positions()
     last_customer: int | None = None
     customer_before: dict[int, int | None] = {}
     for i, t in enumerate(facts.turns):  # the customer turn each reply answers
@@ -256,12 +255,16 @@ def _classifier(spec: Mapping[str, Any], facts: Facts, steps: list[str], rule: R
     held_back = 0
     for p in positions:
         tone = facts.tone(p)
-        if tone is None:
-            continue
+        if tone is None or (tone.probabilities.get(label, 0.0) < threshold
+                            and tone.balanced_label != label):
+            continue  # nothing to report, whatever the reply answers
         before = customer_before.get(p)
-        d = decide(tone, label, threshold, facts.turns[p].text,
-                   None if before is None else (before in complained or any(
-                       f.category == "complaint" for f in facts.findings[before])))
+        text = facts.turns[p].text
+        answers = None  # whether it answers a complaint: asked only of a short reply
+        if before is not None and content_chars(text) <= THIN_CHARS:
+            answers = before in facts.complaint_positions() or any(
+                f.category == "complaint" for f in facts.findings[before])
+        d = decide(tone, label, threshold, text, answers)
         if d.flagged:
             flagged.append((p, tone, d))
         elif d.probability >= threshold:

@@ -71,6 +71,8 @@ def decide(tone: ToneResult, label: str, threshold: float, text: str,
     """
     p = float(tone.probabilities.get(label, 0.0))
     sub = subcategory_of(tone, label)
+    if p < threshold and tone.balanced_label != label:  # the common case, decided cheaply
+        return ToneDecision(False, label, p, sub, f"P({label}) = {p:.2f} < {threshold:g}")
     if content_chars(text) <= THIN_CHARS:
         if not answers_complaint:
             why = (f"P({label}) = {p:.2f} < {threshold:g}" if p < threshold

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import hashlib
 import json
 import math
@@ -45,6 +44,9 @@ FORMAT_VERSION = 2
 SUPPORTED_VERSIONS = (1, 2)
 #: The public labels, in the order ties are broken.
 PUBLIC_LABELS = ("ok", "rude", "evasive")
+#: Labels that say "nothing found" (the tone model's ok, the complaint model's none): by
+#: default their verdicts are not explained.
+_QUIET = frozenset({"ok", "none"})
 #: Classes a model may be trained on in place of a public label (its sub-categories).
 SUBCATEGORY_CLASSES: dict[str, tuple[str, ...]] = {"evasive": ("deflect", "stonewall")}
 #: The share of each label among the agent replies a model meets in real traffic, which a
@@ -363,9 +365,10 @@ class ToneModel:
         decision value (a feature inside a stronger one, such as ``不懂`` inside ``听不懂``,
         is not repeated; word bigrams are shown joined).
 
-        By default (``explain=None``) only flagged replies (label other than ``ok``) are
-        explained, with 5 features: explaining costs about as much as predicting, and batch
-        scoring classifies every agent turn. Pass a number to explain every reply.
+        By default (``explain=None``) only flagged replies (label other than ``ok``, or
+        ``none`` for the complaint model) are explained, with 5 features: explaining costs
+        about as much as predicting, and batch scoring classifies every agent turn. Pass a
+        number to explain every reply.
 
         A text that occurs more than once (canned replies, 好的, 请稍等) is scored once."""
         items = _texts(texts)
@@ -377,11 +380,21 @@ class ToneModel:
         for t in items:
             r = first[t]
             if t in seen:  # a result of its own: the probability dicts are plain dicts
-                r = dataclasses.replace(r, probabilities=dict(r.probabilities),
-                                        sub_probabilities=dict(r.sub_probabilities))
+                r = ToneResult(r.label, dict(r.probabilities), r.features, r.subcategory,
+                               dict(r.sub_probabilities), r.balanced_label)
             seen.add(t)
             out.append(r)
         return out
+
+    def predict_shared(self, texts: Sequence[str], *, explain: int | None = None
+                       ) -> list[ToneResult]:
+        """:meth:`predict` for callers that only read the results: a text that occurs more
+        than once gets the same :class:`ToneResult` object each time (no copies)."""
+        unique = list(dict.fromkeys(texts))
+        if len(unique) == len(texts):
+            return self._predict(list(texts), explain)
+        first = dict(zip(unique, self._predict(unique, explain), strict=True))
+        return [first[t] for t in texts]
 
     def _predict(self, texts: list[str], explain: int | None) -> list[ToneResult]:
         classes = self.classes
@@ -396,7 +409,7 @@ class ToneModel:
             public = [sum(probs[k] for k in ks) for ks in members]
             j = public.index(max(public))  # the first of equal maxima, in label order
             k = max(members[j], key=probs.__getitem__)  # the class (sub-category) behind it
-            top = (5 if labels[j] != "ok" else 0) if explain is None else explain
+            top = (5 if labels[j] not in _QUIET else 0) if explain is None else explain
             if top:
                 wanted.append((i, k, top))
             verdicts.append((j, k, probs, public))
