@@ -404,11 +404,22 @@ class ToneModel:
         calibrate = self._calibrate
         grouped = bool(self.groups)
         labels, members, unshift = self.labels, self._members, self._unshift
+        # a label of one class is that class's probability (0 + p == p: the same float as
+        # summing); only labels with sub-categories are sums
+        single = all(len(ks) == 1 for ks in members)
+        order = [ks[0] for ks in members] if single else []
+        identity = order == list(range(len(order)))
         for i, scores in enumerate(all_scores):
             probs = calibrate(scores)
-            public = [sum(probs[k] for k in ks) for ks in members]
-            j = public.index(max(public))  # the first of equal maxima, in label order
-            k = max(members[j], key=probs.__getitem__)  # the class (sub-category) behind it
+            if single:
+                public = probs if identity else [probs[k] for k in order]
+                j = public.index(max(public))  # the first of equal maxima, in label order
+                k = order[j]
+            else:
+                public = [probs[ks[0]] if len(ks) == 1 else sum(probs[k] for k in ks)
+                          for ks in members]
+                j = public.index(max(public))
+                k = max(members[j], key=probs.__getitem__)  # the class behind the label
             top = (5 if labels[j] not in _QUIET else 0) if explain is None else explain
             if top:
                 wanted.append((i, k, top))
@@ -419,7 +430,11 @@ class ToneModel:
             label = labels[j]
             # the arg-max at the training rows' mix: undo the prior shift
             raw = [p * u for p, u in zip(probs, unshift, strict=True)]
-            raw_public = [sum(raw[m] for m in ks) for ks in members]
+            if single:
+                raw_public = raw if identity else [raw[m] for m in order]
+            else:
+                raw_public = [raw[ks[0]] if len(ks) == 1 else sum(raw[m] for m in ks)
+                              for ks in members]
             balanced = labels[raw_public.index(max(raw_public))]
             out.append(ToneResult(
                 label=label, probabilities=dict(zip(labels, public, strict=True)),
