@@ -33,16 +33,17 @@ def _same(a: ToneModel, b: ToneModel) -> None:
     assert a.to_json() == b.to_json()
 
 
-def test_shipped_tables_are_those_of_the_shipped_model() -> None:
-    path = default_model_path()
+@pytest.mark.parametrize("name", ["tone", "complaint"])
+def test_shipped_tables_are_those_of_the_shipped_model(name: str) -> None:
+    path = default_model_path(name)
     if path is None:
         pytest.skip("no bundled model")
     raw = Path(str(path)).read_bytes()
     tables = Path(str(path)).with_suffix(".tables")
-    regenerate = "python -m phrasecheck.classify.tables src/phrasecheck/models/tone.json"
-    assert tables.is_file(), f"no models/tone.tables: {regenerate}"
+    regenerate = f"python -m phrasecheck.classify.tables src/phrasecheck/models/{name}.json"
+    assert tables.is_file(), f"no models/{name}.tables: {regenerate}"
     assert read_tables(tables.read_bytes(), sha256_of(raw)) is not None, (
-        f"models/tone.tables was made from another tone.json: {regenerate}")
+        f"models/{name}.tables was made from another {name}.json: {regenerate}")
     fast = load_model(path)
     assert fast._spec is None  # loaded from the tables, not the JSON
     _same(fast, ToneModel(json.loads(raw)))

@@ -33,7 +33,8 @@ def test_wheel_contents(wheel: Path) -> None:
     assert "phrasecheck/_data/lexicons/required.yaml" in names
     assert "phrasecheck/_data/lexicons/categories.yaml" in names
     assert "phrasecheck/presets/default.yaml" in names
-    assert {"phrasecheck/models/tone.json", "phrasecheck/models/tone.tables"} <= names
+    assert {"phrasecheck/models/tone.json", "phrasecheck/models/tone.tables",
+            "phrasecheck/models/complaint.json", "phrasecheck/models/complaint.tables"} <= names
     for name in ("report.html", "conversation.html", "report.css", "report.js"):
         assert f"phrasecheck/reports/templates/{name}" in names
     assert not any(n.startswith(("tests/", "corpora/")) for n in names)

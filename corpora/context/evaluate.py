@@ -250,9 +250,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 [r["text"] for r in cust_tr], demo)
     diarizer = DiarizeModel(diar_spec)
     if not args.no_write_model:
-        MODELS.joinpath("complaint.json").write_text(
-            json.dumps(complaint_spec, ensure_ascii=False, separators=(",", ":")),
-            encoding="utf-8")
+        from phrasecheck.classify.tables import write_tables
+
+        complaint.save(MODELS / "complaint.json")  # the canonical JSON the tables check
+        write_tables(MODELS / "complaint.json")  # ready-to-use lookup tables (cold start)
         MODELS.joinpath("diarize.json").write_text(
             json.dumps(diar_spec, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
 
