@@ -192,18 +192,17 @@ class Analyzer:
     def is_complaint(self, text: str) -> bool:
         """Whether a customer turn is a complaint at the policy's threshold (the complaint
         detector when there is one, the lexicon's complaint cues otherwise)."""
-        cue = any(f.category == "complaint"
-                  for f in self.matcher("customer").findings(text, role="customer"))
-        if self.complaint_model is None or not text.strip():
-            return cue
-        return self.complaint_verdicts([text], [cue])[0].probability >= self._complaint_threshold
+        return self._complaint(text, cue_suffices=False)
 
     def _complaint_or_cue(self, text: str) -> bool:
         """Whether a short reply to ``text`` is judged as answering a complaint: the detector
         says so, or the lexicon finds a complaint cue in it (我记住你工号了)."""
+        return self._complaint(text, cue_suffices=True)
+
+    def _complaint(self, text: str, *, cue_suffices: bool) -> bool:
         cue = any(f.category == "complaint"
                   for f in self.matcher("customer").findings(text, role="customer"))
-        if cue or self.complaint_model is None or not text.strip():
+        if (cue and cue_suffices) or self.complaint_model is None or not text.strip():
             return cue
         return self.complaint_verdicts([text], [cue])[0].probability >= self._complaint_threshold
 
