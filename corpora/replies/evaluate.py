@@ -206,28 +206,19 @@ def cv_probs(df: pd.DataFrame, y: Sequence[str], params: Mapping[str, Any]
 
 
 def macro_f1(y: Sequence[str], pred: Sequence[str], labels: Sequence[str]) -> float:
-    f1s = []
-    for c in labels:
-        tp = sum(1 for a, b in zip(y, pred, strict=True) if a == c and b == c)
-        fp = sum(1 for a, b in zip(y, pred, strict=True) if a != c and b == c)
-        fn = sum(1 for a, b in zip(y, pred, strict=True) if a == c and b != c)
-        p = tp / (tp + fp) if tp + fp else 0.0
-        r = tp / (tp + fn) if tp + fn else 0.0
-        f1s.append(2 * p * r / (p + r) if p + r else 0.0)
-    return statistics.fmean(f1s)
+    return statistics.fmean(f for _, _, _, f, _ in per_class(y, pred, labels))
 
 
 def per_class(y: Sequence[str], pred: Sequence[str], labels: Sequence[str]
               ) -> list[tuple[str, float, float, float, int]]:
-    rows = []
-    for c in labels:
-        tp = sum(1 for a, b in zip(y, pred, strict=True) if a == c and b == c)
-        fp = sum(1 for a, b in zip(y, pred, strict=True) if a != c and b == c)
-        fn = sum(1 for a, b in zip(y, pred, strict=True) if a == c and b != c)
-        p = tp / (tp + fp) if tp + fp else 0.0
-        r = tp / (tp + fn) if tp + fn else 0.0
-        rows.append((c, p, r, 2 * p * r / (p + r) if p + r else 0.0, tp + fn))
-    return rows
+    """(label, precision, recall, F1, support) per label (scikit-learn's figures; 0 where a
+    ratio has nothing to divide by)."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    p, r, f, n = precision_recall_fscore_support(list(y), list(pred), labels=list(labels),
+                                                 zero_division=0)
+    return [(c, float(a), float(b), float(d), int(e))
+            for c, a, b, d, e in zip(labels, p, r, f, n, strict=True)]
 
 
 # ----------------------------------------------------------------------- reporting
