@@ -65,6 +65,20 @@ def test_decide_short_replies_to_complaints_at_the_training_mix(
     assert d.flagged is flagged and why in d.reason
 
 
+def test_decide_asks_about_the_complaint_only_when_it_matters() -> None:
+    asked: list[str] = []
+
+    def answers() -> bool:
+        asked.append("asked")
+        return True
+
+    assert decide(tone("rude", 0.95), "rude", 0.9, "你自己不会看吗？写得清清楚楚", answers).flagged
+    assert not decide(tone("ok", 0.9), "rude", 0.9, "随便你", answers).flagged
+    assert asked == []  # a long reply needs no context, an unlikely one is not flagged
+    d = decide(tone("rude", 0.95), "rude", 0.9, "随便你", answers)
+    assert d.flagged and asked == ["asked"]
+
+
 def test_subcategory_of() -> None:
     assert subcategory_of(tone("evasive", 0.9, "stonewall"), "evasive") == "stonewall"
     assert subcategory_of(tone("rude", 0.9, "rude"), "evasive") == "deflect"  # likelier class

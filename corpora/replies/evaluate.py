@@ -103,17 +103,11 @@ class Decider:
     def tone_flag(self, tone: Any, text: str, context: str | None, threshold: float
                   ) -> str | None:
         """The sub-category reported (rude / deflect / stonewall), or None."""
-        from phrasecheck.tone import THIN_CHARS, content_chars, decide
+        from phrasecheck.tone import decide
 
         for label in ("rude", "evasive"):
-            thin = content_chars(text) <= THIN_CHARS
-            if float(tone.probabilities.get(label, 0.0)) < threshold and not (
-                    thin and tone.balanced_label == label):
-                continue
-            answers = None
-            if context and thin:
-                answers = self.complaint(context)
-            d = decide(tone, label, threshold, text, answers)
+            d = decide(tone, label, threshold, text,
+                       (lambda: self.complaint(context)) if context else None)
             if d.flagged:
                 return d.subcategory or label
         return None

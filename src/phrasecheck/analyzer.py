@@ -8,9 +8,10 @@ the classifier model load on first use, or up front with :meth:`Analyzer.warm`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from importlib.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
@@ -24,7 +25,7 @@ from .normalize import Normalizer
 from .policy import Policy, load_policy
 from .rules import Facts, RuleTrace, evaluate_rule, score, tone_finding
 from .tokenize import JiebaTokenizer, Tokenizer
-from .tone import THIN_CHARS, content_chars, decide
+from .tone import decide
 from .types import Conversation, ConversationScore, Finding, ToneResult, Turn
 
 __all__ = ["Analyzer"]
@@ -183,7 +184,8 @@ class Analyzer:
             classify = role in ("agent", "unknown")
         if classify and text.strip() and self.model is not None:
             tone = self.model.predict([text])[0]
-            answers = None if context is None else (lambda: self._complaint_or_cue(context))
+            answers = (None if context is None
+                       else functools.cache(lambda: self._complaint_or_cue(context)))
             f = self._tone_finding(tone, text, turn, role, answers)
             if f is not None:
                 found.append(f)
@@ -207,21 +209,15 @@ class Analyzer:
         return self.complaint_verdicts([text], [cue])[0].probability >= self._complaint_threshold
 
     def _tone_finding(self, tone: ToneResult, text: str, turn: int | None, role: str,
-                      answers_complaint: Any = None) -> Finding | None:
+                      answers_complaint: Callable[[], bool] | None = None) -> Finding | None:
         """The tone finding the policy's classifier rules would report for one reply, or
-        ``None``; ``answers_complaint()`` tells (lazily) whether it answers a complaint."""
-        known: bool | None = None
+        ``None``; ``answers_complaint()`` tells whether it answers a complaint (asked only
+        for a short reply that could be flagged)."""
         for rule in self.policy.rules:
             if rule.kind != "classifier":
                 continue
             label, threshold = rule.spec["label"], float(rule.spec.get("threshold", 0.5))
-            thin = content_chars(text) <= THIN_CHARS
-            if float(tone.probabilities.get(label, 0.0)) < threshold and not (
-                    thin and tone.balanced_label == label):
-                continue
-            if known is None and answers_complaint is not None and thin:
-                known = bool(answers_complaint())
-            d = decide(tone, label, threshold, text, known)
+            d = decide(tone, label, threshold, text, answers_complaint)
             if d.flagged:
                 return tone_finding(tone, label, text, turn, role, rule.basis, rule.id,
                                     reason=d.reason)

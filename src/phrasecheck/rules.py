@@ -8,6 +8,7 @@ runs no matcher or model: it only applies the policy.
 
 from __future__ import annotations
 
+import functools
 from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any
 from .complaints import ComplaintEvent, VerdictFn, detect_complaints
 from .holds import HoldEvent, detect_holds
 from .policy import Policy, Rule
-from .tone import THIN_CHARS, content_chars, decide, subcategory_of
+from .tone import could_flag, decide, subcategory_of
 from .types import (
     TONE_SUGGESTIONS,
     Conversation,
@@ -238,6 +239,13 @@ def _forbid(spec: Mapping[str, Any], facts: Facts, steps: list[str], rule: Rule)
         dict.fromkeys(f.text for f in hits))
 
 
+def _complained(facts: Facts, position: int) -> bool:
+    """Whether a short reply to the customer turn at ``position`` answers a complaint: the
+    detector's verdict at the policy's threshold, or a complaint cue of the lexicon."""
+    return position in facts.complaint_positions() or any(
+        f.category == "complaint" for f in facts.findings[position])
+
+
 def _classifier(spec: Mapping[str, Any], facts: Facts, steps: list[str], rule: Rule) -> Outcome:
     if facts.tone is None:
         steps.append("no classifier model loaded: rule does not apply")
@@ -255,16 +263,11 @@ def _classifier(spec: Mapping[str, Any], facts: Facts, steps: list[str], rule: R
     held_back = 0
     for p in positions:
         tone = facts.tone(p)
-        if tone is None or (tone.probabilities.get(label, 0.0) < threshold
-                            and tone.balanced_label != label):
+        if tone is None or not could_flag(tone, label, threshold):
             continue  # nothing to report, whatever the reply answers
         before = customer_before.get(p)
-        text = facts.turns[p].text
-        answers = None  # whether it answers a complaint: asked only of a short reply
-        if before is not None and content_chars(text) <= THIN_CHARS:
-            answers = before in facts.complaint_positions() or any(
-                f.category == "complaint" for f in facts.findings[before])
-        d = decide(tone, label, threshold, text, answers)
+        d = decide(tone, label, threshold, facts.turns[p].text,
+                   None if before is None else functools.partial(_complained, facts, before))
         if d.flagged:
             flagged.append((p, tone, d))
         elif d.probability >= threshold:

@@ -20,11 +20,13 @@ The probabilities are the model's, at its deployment prior (see
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .types import ToneResult
 
-__all__ = ["THIN_CHARS", "ToneDecision", "content_chars", "decide", "subcategory_of"]
+__all__ = ["THIN_CHARS", "ToneDecision", "content_chars", "could_flag", "decide",
+           "subcategory_of"]
 
 #: A reply with at most this many characters of content is too short to judge alone.
 THIN_CHARS = 4
@@ -62,18 +64,29 @@ class ToneDecision:
     reason: str
 
 
+def could_flag(tone: ToneResult, label: str, threshold: float) -> bool:
+    """Whether :func:`decide` could flag a reply with this verdict as ``label``: its
+    probability reaches the threshold, or (for a short reply to a complaint) ``label`` is the
+    arg-max at the training mix. False for almost every reply: callers skip those cheaply."""
+    return (float(tone.probabilities.get(label, 0.0)) >= threshold
+            or tone.balanced_label == label)
+
+
 def decide(tone: ToneResult, label: str, threshold: float, text: str,
-           answers_complaint: bool | None = None) -> ToneDecision:
+           answers_complaint: bool | Callable[[], bool] | None = None) -> ToneDecision:
     """Flag ``text`` as ``label`` or not (see the module docstring).
 
     ``answers_complaint`` says whether the customer turn the reply answers is a complaint
-    (``None``: no such turn is known).
+    (``None``: no such turn is known); a callable is asked only when the answer matters (a
+    short reply that could be flagged), since finding out may run the complaint detector.
     """
     p = float(tone.probabilities.get(label, 0.0))
     sub = subcategory_of(tone, label)
-    if p < threshold and tone.balanced_label != label:  # the common case, decided cheaply
+    if not could_flag(tone, label, threshold):  # the common case, decided cheaply
         return ToneDecision(False, label, p, sub, f"P({label}) = {p:.2f} < {threshold:g}")
     if content_chars(text) <= THIN_CHARS:
+        if callable(answers_complaint):
+            answers_complaint = answers_complaint()
         if not answers_complaint:
             why = (f"P({label}) = {p:.2f} < {threshold:g}" if p < threshold
                    else "too short to judge without a complaint before it")
