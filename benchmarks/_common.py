@@ -13,6 +13,17 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 DATA = HERE / ".data"
 
+# Runs the command in its argv in a child and prints its wall time and peak RSS as JSON:
+# `python -c WRAPPER cmd...` (ru_maxrss of RUSAGE_CHILDREN is the command's alone).
+WRAPPER = r"""
+import json, resource, subprocess, sys, time
+t0 = time.perf_counter()
+proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+wall = time.perf_counter() - t0
+print(json.dumps({"rc": proc.returncode, "wall": wall, "stderr": proc.stderr[-2000:],
+                  "maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+"""
+
 
 def machine() -> str:
     cpu = platform.processor() or "?"

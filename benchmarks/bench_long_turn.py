@@ -30,7 +30,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _common import machine, phrasecheck_cmd  # noqa: E402
+from _common import WRAPPER, machine, phrasecheck_cmd  # noqa: E402
 
 DATA = HERE / ".data" / "long_turn"
 SIZES = (10_000, 100_000, 1_000_000)
@@ -41,15 +41,6 @@ _PHRASES = ("您好", "请稍等", "不好意思", "感谢您的耐心等待", "
 _FILLER = ("我帮您查一下这个业务的办理进度", "您的材料我们已经收到了", "系统显示还在审核中",
            "一般需要三到五个工作日", "您可以留意一下短信通知", "如果有问题我们会给您回电",
            "这个需要本人带身份证原件", "线上也可以提交申请", "具体以窗口答复为准")
-
-WRAPPER = r"""
-import json, resource, subprocess, sys, time
-t0 = time.perf_counter()
-proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)
-wall = time.perf_counter() - t0
-print(json.dumps({"rc": proc.returncode, "wall": wall, "stderr": proc.stderr[-2000:],
-                  "maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
-"""
 
 
 def transcript(chars: int, seed: int = 14) -> str:

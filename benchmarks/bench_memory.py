@@ -26,20 +26,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _common import corpus_chars, ensure_corpus, machine, phrasecheck_cmd  # noqa: E402
+from _common import WRAPPER, corpus_chars, ensure_corpus, machine, phrasecheck_cmd  # noqa: E402
 
 DATA = HERE / ".data"
 TARGET = 0.20
 FORMATS = ("jsonl", "csv", "xlsx", "html", "csv,xlsx,html")
-
-WRAPPER = r"""
-import json, resource, subprocess, sys, time
-t0 = time.perf_counter()
-proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)
-wall = time.perf_counter() - t0
-print(json.dumps({"rc": proc.returncode, "wall": wall, "stderr": proc.stderr[-2000:],
-                  "maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
-"""
 
 
 def peak(src: Path, fmt: str, jobs: int) -> tuple[float, float]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,18 +32,24 @@ OUT = HERE / "txt"
 SEPARATORS = {"spaces": " ", "commas": "，", "none": "", "lines": " "}
 
 
-def load_calls(directory: Path = HERE) -> list[dict[str, Any]]:
-    """Every call of ``calls*.jsonl``, files in name order."""
-    calls = []
-    for path in sorted(directory.glob(SOURCES)):
+def read_jsonl(paths: Iterable[Path]) -> list[dict[str, Any]]:
+    """Every record of the JSONL files ``paths``, in order; a malformed line stops with its
+    file and line."""
+    records = []
+    for path in paths:
         with open(path, encoding="utf-8") as f:
             for lineno, line in enumerate(f, 1):
                 if line.strip():
                     try:
-                        calls.append(json.loads(line))
+                        records.append(json.loads(line))
                     except json.JSONDecodeError as e:
                         raise SystemExit(f"{path}:{lineno}: malformed JSON: {e.msg}") from e
-    return calls
+    return records
+
+
+def load_calls(directory: Path = HERE) -> list[dict[str, Any]]:
+    """Every call of ``calls*.jsonl``, files in name order."""
+    return read_jsonl(sorted(directory.glob(SOURCES)))
 
 
 def layout_text(call: Mapping[str, Any]) -> tuple[str, list[tuple[int, int]]]:

@@ -15,7 +15,6 @@ score a linear text model in this project.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from collections import Counter
@@ -28,7 +27,7 @@ CORPORA = ROOT / "corpora"
 sys.path.insert(0, str(CORPORA))
 sys.path.insert(0, str(CORPORA / "calls"))
 
-from build import layout_text, load_calls  # noqa: E402, F401  (corpora/calls/build.py)
+from build import layout_text, load_calls, read_jsonl  # noqa: E402, F401  (calls/build.py)
 from splits import heldout  # noqa: E402
 
 SEED = 0
@@ -39,16 +38,7 @@ _PUNCT_RE = re.compile(r"[，。？！；,.?!;…、：:“”\"'‘’（）()\
 
 
 def load_context(directory: Path = CORPORA / "context") -> list[dict[str, Any]]:
-    convs = []
-    for path in sorted(directory.glob("*.jsonl")):
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        convs.append(json.loads(line))
-                    except json.JSONDecodeError as e:
-                        raise SystemExit(f"{path}:{lineno}: malformed JSON: {e.msg}") from e
-    return convs
+    return read_jsonl(sorted(directory.glob("*.jsonl")))
 
 
 def load_customer(directory: Path = CORPORA / "customer") -> list[dict[str, str]]:

@@ -232,6 +232,7 @@ class PhraseMatcher:
             cands.append((start, -end, t))
 
     def _is_token_span(self, norm: str, start: int, end: int) -> bool:
+        """``norm[start:end]`` starts and ends on jieba token boundaries of its clause."""
         lo = max(0, start - _WINDOW)
         hi = min(len(norm), end + _WINDOW)
         cut = max((m.end() for m in _CLAUSE_END.finditer(norm, lo, start)), default=None)
@@ -263,17 +264,7 @@ class PhraseMatcher:
             if (end < len(norm) and norm[end - 1].isascii() and norm[end - 1].isalnum()
                     and norm[end].isascii() and norm[end].isalnum()):
                 return False
-            lo = max(0, start - _WINDOW)
-            hi = min(len(norm), end + _WINDOW)
-            cut = max((m.end() for m in _CLAUSE_END.finditer(norm, lo, start)), default=None)
-            if cut is not None:
-                lo = cut
-            right = _CLAUSE_END.search(norm, end, hi)
-            if right is not None:
-                hi = right.start()
-            window = norm[lo:hi]
-            cuts = self._boundaries(window)
-            return (start - lo) in cuts and (end - lo) in cuts
+            return self._is_token_span(norm, start, end)
         return True
 
     def _boundaries(self, window: str) -> frozenset[int]:
