@@ -64,8 +64,15 @@ class TimedModel:
         self.texts = 0
 
     def predict(self, texts: list[str]) -> Any:
+        return self._timed(self.model.predict, texts)
+
+    def predict_shared(self, texts: list[str]) -> Any:
+        """What the Analyzer calls when the model has it (results it only reads)."""
+        return self._timed(self.model.predict_shared, texts)
+
+    def _timed(self, fn: Callable[[list[str]], Any], texts: list[str]) -> Any:
         t0 = time.perf_counter()
-        out = self.model.predict(texts)
+        out = fn(texts)
         self.seconds += time.perf_counter() - t0
         self.texts += len(texts)
         return out
