@@ -109,6 +109,28 @@ def test_property_batch_equals_one_by_one(shipped: ToneModel, texts: list[str]) 
     assert_same(shipped, texts, explain=5)
 
 
+# decision values as the models produce them, with exact ties (equal columns) and big gaps
+_SCORE = st.one_of(st.floats(-30, 30, allow_nan=False), st.sampled_from([0.0, -0.0, 1.5, 40.0]))
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.lists(_SCORE, min_size=4, max_size=4), min_size=1, max_size=20),
+       st.sampled_from([None, {"ok": 0.5, "rude": 0.2, "evasive": 0.3},
+                        {"ok": 0.999, "rude": 0.0005, "evasive": 0.0005}]))
+def test_property_numpy_verdicts_equal_the_per_row_ones(
+        shipped: ToneModel, rows: list[list[float]], prior: dict[str, float] | None) -> None:
+    """The batch path turns its (n, classes) array of decision values into probabilities,
+    labels and classes in numpy; the per-reply path does it row by row in Python. Same bits,
+    same first-of-equal-maxima choices."""
+    import numpy as np
+
+    model = shipped if prior is None else shipped.with_prior(prior)
+    got, want = model._verdicts_np(np.array(rows, dtype=np.float64)), model._verdicts_py(rows)
+    assert (got.probs, got.public, got.label, got.cls, got.balanced) == (
+        want.probs, want.public, want.label, want.cls, want.balanced)
+
+
 @pytest.fixture(scope="module")
 def small_rows(replies: pd.DataFrame) -> pd.DataFrame:
     parts = [replies[replies["label"] == lab].sample(n=90, random_state=1)

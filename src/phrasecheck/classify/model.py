@@ -337,9 +337,10 @@ class ToneModel:
                                          _feature_tokenizer().lcut) or False
         return self._batch
 
-    def _many_scores(self, texts: Sequence[str]) -> tuple[list[list[float]], _Explainer]:
-        """Decision values of many texts, and ``explain([(i, k, top), ...])`` giving the
-        explanations of texts ``i`` towards classes ``k``.
+    def _many_scores(self, texts: Sequence[str]) -> tuple[Any, _Explainer]:
+        """Decision values of many texts (a list of lists, or an ``(n, classes)`` numpy array
+        from the batch path), and ``explain([(i, k, top), ...])`` giving the explanations of
+        texts ``i`` towards classes ``k``.
         numpy scores the batch at once when there are enough texts to pay for it, with the
         same floats, bit for bit, as :meth:`_scores`, and the same explanations."""
         if len(texts) >= _BATCH_MIN:
@@ -349,14 +350,14 @@ class ToneModel:
                       or self._batched >= _BATCH_AFTER else None)
             if scorer:
                 batch = scorer.score(_normalize_replies(texts))
-                return batch.scores, batch.explain
+                return batch.matrix, batch.explain
         return ([self._scores(t)[0] for t in texts],
                 lambda wanted: [self._explain(k, self._scores(texts[i])[1], top)
                                 for i, k, top in wanted])
 
     def predict_proba(self, texts: Iterable[str]) -> list[list[float]]:
         """Probabilities per text, in the order of :attr:`classes`."""
-        return [self._calibrate(s) for s in self._many_scores(_texts(texts))[0]]
+        return self._verdicts(self._many_scores(_texts(texts))[0]).probs
 
     def predict(self, texts: Iterable[str], *, explain: int | None = None
                 ) -> list[ToneResult]:
@@ -399,50 +400,83 @@ class ToneModel:
     def _predict(self, texts: list[str], explain: int | None) -> list[ToneResult]:
         classes = self.classes
         all_scores, explainer = self._many_scores(texts)
-        verdicts = []
-        wanted = []
-        calibrate = self._calibrate
+        v = self._verdicts(all_scores)
+        labels = self.labels
         grouped = bool(self.groups)
-        labels, members, unshift = self.labels, self._members, self._unshift
-        # a label of one class is that class's probability (0 + p == p: the same float as
-        # summing); only labels with sub-categories are sums
-        single = all(len(ks) == 1 for ks in members)
-        order = [ks[0] for ks in members] if single else []
-        identity = order == list(range(len(order)))
-        for i, scores in enumerate(all_scores):
-            probs = calibrate(scores)
-            if single:
-                public = probs if identity else [probs[k] for k in order]
-                j = public.index(max(public))  # the first of equal maxima, in label order
-                k = order[j]
-            else:
-                public = [probs[ks[0]] if len(ks) == 1 else sum(probs[k] for k in ks)
-                          for ks in members]
-                j = public.index(max(public))
-                k = max(members[j], key=probs.__getitem__)  # the class behind the label
-            top = (5 if labels[j] not in _QUIET else 0) if explain is None else explain
-            if top:
-                wanted.append((i, k, top))
-            verdicts.append((j, k, probs, public))
+        if explain is None:  # by default only the replies labelled other than ok/none
+            wanted = [(i, k, 5) for i, (j, k) in enumerate(zip(v.label, v.cls, strict=True))
+                      if labels[j] not in _QUIET]
+        else:
+            wanted = [(i, k, explain) for i, k in enumerate(v.cls)] if explain else []
         features = dict(zip((i for i, _, _ in wanted), explainer(wanted), strict=True))
-        out = []
-        for i, (j, k, probs, public) in enumerate(verdicts):
-            label = labels[j]
+        get = features.get
+        return [ToneResult(label=labels[j], probabilities=dict(zip(labels, public, strict=True)),
+                           features=get(i, ()),
+                           subcategory=None if labels[j] == "ok" else classes[k],
+                           sub_probabilities=(dict(zip(classes, probs, strict=True)) if grouped
+                                              else {}),
+                           balanced_label=labels[b])
+                for i, (j, k, b, public, probs) in enumerate(zip(
+                    v.label, v.cls, v.balanced, v.public, v.probs, strict=True))]
+
+    def _verdicts(self, scores: Any) -> _Verdicts:
+        """Probabilities, label and class of every row of decision values. A numpy array of
+        them (the batch path) is worked on in numpy, with the same floats to the bit as the
+        per-row Python: the same operations in the same order (``math.exp`` for both, sums
+        added left to right)."""
+        if isinstance(scores, list) or self._cal_method == "sigmoid":
+            rows = scores if isinstance(scores, list) else scores.tolist()
+            return self._verdicts_py(rows)
+        return self._verdicts_np(scores)
+
+    def _verdicts_py(self, rows: Sequence[Sequence[float]]) -> _Verdicts:
+        out = _Verdicts([], [], [], [], [])
+        members, unshift = self._members, self._unshift
+        for scores in rows:
+            probs = self._calibrate(scores)
+            public = [probs[ks[0]] if len(ks) == 1 else _total(probs[k] for k in ks)
+                      for ks in members]
+            j = public.index(max(public))  # the first of equal maxima, in label order
+            ks = members[j]
+            k = ks[0] if len(ks) == 1 else max(ks, key=probs.__getitem__)  # behind the label
             # the arg-max at the training rows' mix: undo the prior shift
             raw = [p * u for p, u in zip(probs, unshift, strict=True)]
-            if single:
-                raw_public = raw if identity else [raw[m] for m in order]
-            else:
-                raw_public = [raw[ks[0]] if len(ks) == 1 else sum(raw[m] for m in ks)
-                              for ks in members]
-            balanced = labels[raw_public.index(max(raw_public))]
-            out.append(ToneResult(
-                label=label, probabilities=dict(zip(labels, public, strict=True)),
-                features=features.get(i, ()),
-                subcategory=None if label == "ok" else classes[k],
-                sub_probabilities=dict(zip(classes, probs, strict=True)) if grouped else {},
-                balanced_label=balanced))
+            raw_public = [raw[ks[0]] if len(ks) == 1 else _total(raw[m] for m in ks)
+                          for ks in members]
+            out.probs.append(probs)
+            out.public.append(public)
+            out.label.append(j)
+            out.cls.append(k)
+            out.balanced.append(raw_public.index(max(raw_public)))
         return out
+
+    def _verdicts_np(self, scores: Any) -> _Verdicts:
+        import numpy as np
+
+        n = len(scores)
+        if not n:
+            return _Verdicts([], [], [], [], [])
+        z = scores * self._beta if self._cal_method == "temperature" else scores
+        d = z - z.max(axis=1)[:, None]
+        e = np.fromiter(map(math.exp, d.ravel().tolist()), dtype=np.float64,
+                        count=d.size).reshape(d.shape)
+        probs = e / _column_total(e, range(self._n))[:, None]
+        members = self._members
+
+        def public_of(p: Any) -> Any:
+            return np.stack([p[:, ks[0]] if len(ks) == 1 else _column_total(p, ks)
+                             for ks in members], axis=1)
+
+        public = public_of(probs)
+        label = public.argmax(axis=1)  # the first of equal maxima, as list.index(max(...))
+        cls = np.array([ks[0] for ks in members], dtype=np.int64)[label]
+        for j, ks in enumerate(members):
+            if len(ks) > 1:
+                best = np.array(ks, dtype=np.int64)[probs[:, ks].argmax(axis=1)]
+                cls = np.where(label == j, best, cls)
+        balanced = public_of(probs * np.array(self._unshift, dtype=np.float64)).argmax(axis=1)
+        return _Verdicts(probs.tolist(), public.tolist(), label.tolist(), cls.tolist(),
+                         balanced.tolist())
 
     def _explain(self, k: int, present: _Present,
                  top: int) -> tuple[tuple[str, float], ...]:
@@ -471,11 +505,41 @@ def _expit(x: float) -> float:
     return e / (1.0 + e)
 
 
+def _total(values: Iterable[float]) -> float:
+    """Left-to-right sum (``sum`` of floats is compensated from Python 3.12 on; the numpy
+    batch path adds in this order, so both give the same floats on every Python)."""
+    t = 0.0
+    for v in values:
+        t += v
+    return t
+
+
+def _column_total(a: Any, columns: Iterable[int]) -> Any:
+    """Row sums of ``a``'s ``columns``, added left to right, as :func:`_total` adds."""
+    cols = list(columns)
+    t = a[:, cols[0]] + 0.0  # 0.0 + x == x: the same start as _total
+    for c in cols[1:]:
+        t = t + a[:, c]
+    return t
+
+
 def _softmax(z: Sequence[float]) -> list[float]:
     m = max(z)
     e = [math.exp(v - m) for v in z]
-    s = sum(e)
+    s = _total(e)
     return [v / s for v in e]
+
+
+@dataclass(slots=True)
+class _Verdicts:
+    """Per row: probabilities per class, per public label, the label's index, the class
+    behind it and the label at the training mix."""
+
+    probs: list[list[float]]
+    public: list[list[float]]
+    label: list[int]
+    cls: list[int]
+    balanced: list[int]
 
 
 # -------------------------------------------------------------------------- validation
