@@ -254,18 +254,14 @@ def _classifier(spec: Mapping[str, Any], facts: Facts, steps: list[str], rule: R
     threshold = float(spec.get("threshold", 0.5))
     positions = _positions(facts, spec.get("role"))
     flagged = []
-    last_customer: int | None = None
-    customer_before: dict[int, int | None] = {}
-    for i, t in enumerate(facts.turns):  # the customer turn each reply answers
-        customer_before[i] = last_customer
-        if t.role == "customer":
-            last_customer = i
+    turns = facts.turns
     held_back = 0
     for p in positions:
         tone = facts.tone(p)
         if tone is None or not could_flag(tone, label, threshold):
             continue  # nothing to report, whatever the reply answers
-        before = customer_before.get(p)
+        # the customer turn the reply answers: the last one before it
+        before = next((i for i in range(p - 1, -1, -1) if turns[i].role == "customer"), None)
         d = decide(tone, label, threshold, facts.turns[p].text,
                    None if before is None else functools.partial(_complained, facts, before))
         if d.flagged:

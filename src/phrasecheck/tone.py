@@ -40,6 +40,18 @@ def content_chars(text: str) -> int:
                and unicodedata.category(ch)[0] in "LN")
 
 
+def _is_thin(text: str) -> bool:
+    """``content_chars(text) <= THIN_CHARS``, stopping as soon as the answer is known (a
+    flagged reply is usually long)."""
+    n = 0
+    for ch in text:
+        if ch not in _FILLERS and unicodedata.category(ch)[0] in "LN":
+            n += 1
+            if n > THIN_CHARS:
+                return False
+    return True
+
+
 def subcategory_of(tone: ToneResult, label: str) -> str | None:
     """Which kind of ``label`` the model saw: ``deflect``/``stonewall`` for ``evasive`` (the
     likelier of its classes), ``rude`` for ``rude``; ``None`` when the model has no
@@ -84,7 +96,7 @@ def decide(tone: ToneResult, label: str, threshold: float, text: str,
     sub = subcategory_of(tone, label)
     if not could_flag(tone, label, threshold):  # the common case, decided cheaply
         return ToneDecision(False, label, p, sub, f"P({label}) = {p:.2f} < {threshold:g}")
-    if content_chars(text) <= THIN_CHARS:
+    if _is_thin(text):
         if callable(answers_complaint):
             answers_complaint = answers_complaint()
         if not answers_complaint:
