@@ -180,7 +180,10 @@ class Normalizer:
     Instances are immutable and safe to share between threads.
     """
 
-    __slots__ = ("fold_case", "fold_repeats", "fold_width", "strip_noise", "to_simplified")
+    __slots__ = ("_folded", "fold_case", "fold_repeats", "fold_width", "strip_noise",
+                 "to_simplified")
+    _OPTIONS = ("fold_case", "fold_repeats", "fold_width", "strip_noise", "to_simplified")
+    _FOLDED_MAX = 1 << 16  # lexicon phrases remembered by fold_phrase, at most
 
     def __init__(
         self,
@@ -196,14 +199,22 @@ class Normalizer:
         self.to_simplified = to_simplified
         self.strip_noise = strip_noise
         self.fold_repeats = fold_repeats
+        # fold_phrase's answers: loading a lexicon, checking it and building each role's
+        # matcher fold the same few thousand phrases (a cache; the options never change)
+        self._folded: dict[str, str] = {}
 
     def __repr__(self) -> str:
-        opts = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__)
+        opts = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._OPTIONS)
         return f"Normalizer({opts})"
 
     def fold_phrase(self, phrase: str) -> str:
         """Fold a lexicon phrase the same way text is folded (no offsets needed)."""
-        return self.normalize(phrase).text
+        got = self._folded.get(phrase)
+        if got is None:
+            got = self.normalize(phrase).text
+            if len(self._folded) < self._FOLDED_MAX:  # bounded; a lost race only refolds
+                self._folded[phrase] = got
+        return got
 
     def normalize(self, text: str) -> NormalizedText:
         if not isinstance(text, str):
