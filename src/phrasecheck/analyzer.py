@@ -85,16 +85,14 @@ class Analyzer:
         forms = [self.normalizer.fold_phrase(f) for e in self.lexicon for f in e.forms]
         self.tokenizer: Tokenizer = tokenizer or JiebaTokenizer(
             words=[f for f in forms if len(f) > 1])
-        by_role: dict[str, list[str]] = {}
+        self._roles: dict[str, list[str]] = {}
         for code, cat in self.lexicon.categories.items():
-            by_role.setdefault(cat.role, []).append(code)
-        with paused_gc():
-            self._matchers = {
-                role: PhraseMatcher(self.lexicon, normalizer=self.normalizer,
-                                    tokenizer=self.tokenizer, overlap=overlap,
-                                    categories=cats)
-                for role, cats in by_role.items()
-            }
+            self._roles.setdefault(cat.role, []).append(code)
+        self._overlap: Overlap = overlap
+        # built on first use (a chat system checking agent messages never needs the
+        # customer's): see matcher()
+        self._matchers: dict[str, PhraseMatcher] = {}
+        self._matcher_lock = threading.Lock()
         self._model_spec = model
         self._model: Any = None
         self._model_loaded = False
@@ -118,8 +116,26 @@ class Analyzer:
 
     # ----------------------------------------------------------------------- components
     def matcher(self, role: str = "agent") -> PhraseMatcher:
-        """The phrase matcher for turns of ``role`` (unknown roles are checked as agents)."""
-        return self._matchers.get(role) or self._matchers["agent"]
+        """The phrase matcher for turns of ``role`` (unknown roles are checked as agents);
+        built on first use, once, whichever thread asks first."""
+        m = self._matchers.get(role)
+        if m is not None:
+            return m
+        key = role if role in self._roles else "agent"
+        with self._matcher_lock:
+            m = self._matchers.get(key)
+            if m is None:
+                if key not in self._roles:
+                    raise KeyError(f"the lexicon has no categories for {key!r} turns "
+                                   f"(roles: {', '.join(sorted(self._roles)) or 'none'})")
+                with paused_gc():  # tables of many objects, none of them garbage
+                    m = PhraseMatcher(self.lexicon, normalizer=self.normalizer,
+                                      tokenizer=self.tokenizer, overlap=self._overlap,
+                                      categories=self._roles[key])
+                self._matchers[key] = m
+            if role != key:
+                self._matchers[role] = m
+        return m
 
     @property
     def model(self) -> Any:
@@ -146,7 +162,10 @@ class Analyzer:
         return self._complaint_model
 
     def warm(self) -> Analyzer:
-        """Load jieba's dictionary and the models now rather than on first use."""
+        """Build every matcher and load jieba's dictionary and the models now rather than
+        on first use."""
+        for role in self._roles:
+            self.matcher(role)
         load = getattr(self.tokenizer, "load", None)
         if load is not None:
             load()
