@@ -89,3 +89,28 @@ def test_no_cache_directory_means_no_cache(shipped: Any, tmp_path: Path,
     assert load_model(path)._spec is not None
     assert load_model(path)._spec is not None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json"]
+
+
+def test_packed_terms_are_a_mapping_of_the_model_files_terms() -> None:
+    """A block's terms read from tables (or from JSON) are a read-only mapping term →
+    (idf, coefficients) equal to the file's, whichever way they are read."""
+    from phrasecheck.classify.tables import PackedTerms
+
+    path = default_model_path("complaint")
+    if path is None:
+        pytest.skip("no bundled model")
+    raw = Path(str(path)).read_bytes()
+    spec = json.loads(raw)
+    width = 1 + len(spec["classes"])
+    read = read_tables(Path(str(path)).with_suffix(".tables").read_bytes(), sha256_of(raw))
+    assert read is not None
+    for block, packed in zip(spec["features"]["blocks"], read[1], strict=True):
+        want = {t: (v[0], tuple(v[1:])) for t, v in block["terms"].items()}
+        from_json = PackedTerms.from_rows(block["terms"], width)
+        for terms in (packed, from_json):
+            assert len(terms) == len(want) and list(terms) == list(want)
+            assert dict(terms.items()) == want and list(terms.values()) == list(want.values())
+            assert [(t, (i, c)) for t, i, c in terms.entries()] == list(want.items())
+            term = next(iter(want))
+            assert terms[term] == want[term] and terms.get("not a term") is None
+            assert term in terms and "not a term" not in terms

@@ -358,7 +358,8 @@ class BatchScorer:
         self._weights: list[float] = []
         self._sublinear: list[bool] = []
         for bi, b in enumerate(blocks):
-            terms = list(b.terms)
+            rows = list(b.terms.entries())  # (term, idf, coefficients)
+            terms = [t for t, _, _ in rows]
             offset = len(idf)
             lo, hi = b.ngram_range
             if b.kind == "char":
@@ -366,10 +367,8 @@ class BatchScorer:
             else:
                 self._blocks.append(_WordBlock(terms, offset, lo, hi, tokenize))
             self.terms += terms
-            for t in terms:
-                i, c = b.terms[t]
-                idf.append(i)
-                coefs.append(c)
+            idf += [i for _, i, _ in rows]
+            coefs += [c for _, _, c in rows]
             block_of += [bi] * len(terms)
             self._weights.append(b.weight)
             self._sublinear.append(b.sublinear_tf)

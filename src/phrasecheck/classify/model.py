@@ -36,6 +36,7 @@ from .features import (
     _texts,
     normalize_reply,
 )
+from .tables import PackedTerms
 
 FORMAT = "phrasecheck-tone-model"
 FORMAT_VERSION = 2
@@ -68,9 +69,9 @@ _BATCH_MIN = 4
 # warm() builds them at once (before forking workers, say)
 _BATCH_AFTER = 1500
 # (idf, per-class coefficients) of each term of a block
-_Terms = dict[str, tuple[float, tuple[float, ...]]]
+_Terms = PackedTerms
 # the features of one reply, in order: (term, x_f, per-class coefficients)
-_Present = list[tuple[str, float, tuple[float, ...]]]
+_Present = list[tuple[str, float, Sequence[float]]]
 # explain([(i, k, top), ...]): for each, the top features pushing text i towards class k
 _Explainer = Callable[[Sequence[tuple[int, int, int]]], list[tuple[tuple[str, float], ...]]]
 
@@ -81,7 +82,7 @@ class _Block:
     ngram_range: tuple[int, int]
     sublinear_tf: bool
     weight: float
-    terms: dict[str, tuple[float, tuple[float, ...]]]
+    terms: PackedTerms
 
 
 class ToneModel:
@@ -95,8 +96,8 @@ class ToneModel:
         _validate(spec, source)
         self._spec: dict[str, Any] | None = dict(spec)
         self._head = self._spec
-        self._setup(spec, [{t: (float(v[0]), tuple(map(float, v[1:])))
-                            for t, v in b["terms"].items()}
+        width = 1 + len(spec["classes"])
+        self._setup(spec, [PackedTerms.from_rows(b["terms"], width)
                            for b in spec["features"]["blocks"]])
 
     @classmethod
@@ -206,7 +207,7 @@ class ToneModel:
         if self._spec is None:
             spec = json.loads(json.dumps(self._head))
             for b, block in zip(spec["features"]["blocks"], self._blocks, strict=True):
-                b["terms"] = {t: [idf, *coefs] for t, (idf, coefs) in block.terms.items()}
+                b["terms"] = {t: [idf, *coefs] for t, idf, coefs in block.terms.entries()}
             self._spec = spec
         return self._spec
 
@@ -268,18 +269,18 @@ class ToneModel:
         norm = normalize_reply(text)
         log, sqrt = math.log, math.sqrt
         for b in self._blocks:
-            terms = b.terms
+            row_of, numbers, w = b.terms.row.get, b.terms.numbers, b.terms.width
             counts = Counter(_featurize(b.kind, norm, b.ngram_range))
             vals = []
             sq = 0.0
             sublinear = b.sublinear_tf
             for f, c in counts.items():
-                entry = terms.get(f)
-                if entry is None:
+                i = row_of(f)
+                if i is None:
                     continue
-                idf, coefs = entry
-                v = ((log(c) + 1.0) if sublinear else float(c)) * idf
-                vals.append((f, v, coefs))
+                a = i * w  # the row: idf, then one coefficient per class
+                v = ((log(c) + 1.0) if sublinear else float(c)) * numbers[a]
+                vals.append((f, v, numbers[a + 1:a + w]))
                 sq += v * v
             if not vals:
                 continue

@@ -25,18 +25,60 @@ import json
 import struct
 import sys
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MAGIC", "read_tables", "tables_bytes", "write_tables"]
+__all__ = ["MAGIC", "PackedTerms", "read_tables", "tables_bytes", "write_tables"]
 
 MAGIC = b"PCTT1\n"
 _SEP = "\x00"
 _LEN = struct.Struct("<I")
 
+
+
+class PackedTerms(Mapping[str, tuple[float, tuple[float, ...]]]):
+    """A block's terms → ``(idf, per-class coefficients)``, kept packed: one dict from term
+    to row number and one flat ``array('d')`` of rows ``idf, coef_0, coef_1, ...``.
+
+    A dict of tuples holds two tuples per term (~150,000 objects for the shipped model),
+    which take tens of milliseconds to build and that the garbage collector then walks; the
+    row dict (strings and ints) and the array are built in a few milliseconds and the
+    collector ignores them. The per-reply scorer reads ``row`` and ``numbers`` directly."""
+
+    __slots__ = ("numbers", "row", "width")
+
+    def __init__(self, row: dict[str, int], numbers: array[float], width: int) -> None:
+        self.row = row  # term -> row number
+        self.numbers = numbers  # row after row: idf, coef_0, coef_1, ...
+        self.width = width  # 1 + number of classes
+
+    @classmethod
+    def from_rows(cls, rows: Mapping[str, Sequence[float]], width: int) -> PackedTerms:
+        """From ``{term: [idf, coef_0, ...]}`` (a model file's terms)."""
+        values = array("d")
+        for row in rows.values():
+            values.extend(row)
+        return cls(dict(zip(rows, range(len(rows)))), values, width)
+
+    def __getitem__(self, term: str) -> tuple[float, tuple[float, ...]]:
+        a = self.row[term] * self.width
+        return self.numbers[a], tuple(self.numbers[a + 1:a + self.width])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.row)
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+    def entries(self) -> Iterator[tuple[str, float, tuple[float, ...]]]:
+        """``(term, idf, coefficients)`` of every term, in order; faster than ``items()``."""
+        w, numbers = self.width, self.numbers
+        return zip(self.row, numbers[0::w], zip(*(numbers[i::w] for i in range(1, w))))
+
+
 # (idf, per-class coefficients) of each term, per block
-Terms = dict[str, tuple[float, tuple[float, ...]]]
+Terms = PackedTerms
 
 
 def tables_bytes(spec: Mapping[str, Any], model_sha256: str) -> bytes | None:
@@ -102,9 +144,7 @@ def read_tables(data: bytes, model_sha256: str
                 values.byteswap()
             if len(names) != n or len(values) != n * width:
                 return None
-            idf = values[0::width]
-            coefs = [values[i::width] for i in range(1, width)]
-            blocks.append(dict(zip(names, zip(idf, zip(*coefs)), strict=True)))
+            blocks.append(PackedTerms(dict(zip(names, range(n))), values, width))
         if at != len(data):
             return None
         head: dict[str, Any] = header["head"]
