@@ -5,7 +5,10 @@ first message, and a fresh ``phrasecheck score`` of one conversation; beside a b
     python benchmarks/bench_coldstart.py [--repeat 5] [--quick]
 
 Every run is a new subprocess started in an empty temporary working directory; the parent
-times it from spawn to exit (wall) and the child reports its own breakdown:
+times it from spawn to exit (wall) and the child reports its own breakdown. Children run as
+an installed package runs, with Python's bytecode cache (``PYTHONDONTWRITEBYTECODE`` is
+removed from their environment and one untimed round writes the ``.pyc`` files first: pip
+compiles them when it installs a wheel); a relative ``PYTHONPATH`` is made absolute.
   import        ``import phrasecheck`` (and ``from phrasecheck import Analyzer``);
   build         ``Analyzer()``: lexicons, policy, automata;
   first check   the first ``check_text`` of an agent message (loads what it needs lazily:

@@ -71,7 +71,7 @@ _BATCH_AFTER = 1500
 # (idf, per-class coefficients) of each term of a block
 _Terms = PackedTerms
 # the features of one reply, in order: (term, x_f, per-class coefficients)
-_Present = list[tuple[str, float, Sequence[float]]]
+_Present = list[tuple[str, float, tuple[float, ...]]]
 # explain([(i, k, top), ...]): for each, the top features pushing text i towards class k
 _Explainer = Callable[[Sequence[tuple[int, int, int]]], list[tuple[tuple[str, float], ...]]]
 
@@ -269,18 +269,22 @@ class ToneModel:
         norm = normalize_reply(text)
         log, sqrt = math.log, math.sqrt
         for b in self._blocks:
-            row_of, numbers, w = b.terms.row.get, b.terms.numbers, b.terms.width
+            terms = b.terms
+            seen, row_of = terms.seen.get, terms.row.get
             counts = Counter(_featurize(b.kind, norm, b.ngram_range))
             vals = []
             sq = 0.0
             sublinear = b.sublinear_tf
             for f, c in counts.items():
-                i = row_of(f)
-                if i is None:
-                    continue
-                a = i * w  # the row: idf, then one coefficient per class
-                v = ((log(c) + 1.0) if sublinear else float(c)) * numbers[a]
-                vals.append((f, v, numbers[a + 1:a + w]))
+                entry = seen(f)
+                if entry is None:
+                    i = row_of(f)
+                    if i is None:
+                        continue
+                    entry = terms.unpack(f, i)
+                idf, coefs = entry
+                v = ((log(c) + 1.0) if sublinear else float(c)) * idf
+                vals.append((f, v, coefs))
                 sq += v * v
             if not vals:
                 continue

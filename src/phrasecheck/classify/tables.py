@@ -44,14 +44,23 @@ class PackedTerms(Mapping[str, tuple[float, tuple[float, ...]]]):
     A dict of tuples holds two tuples per term (~150,000 objects for the shipped model),
     which take tens of milliseconds to build and that the garbage collector then walks; the
     row dict (strings and ints) and the array are built in a few milliseconds and the
-    collector ignores them. The per-reply scorer reads ``row`` and ``numbers`` directly."""
+    collector ignores them. The per-reply scorer unpacks the rows it meets (``seen``)."""
 
-    __slots__ = ("numbers", "row", "width")
+    __slots__ = ("numbers", "row", "seen", "width")
 
     def __init__(self, row: dict[str, int], numbers: array[float], width: int) -> None:
         self.row = row  # term -> row number
         self.numbers = numbers  # row after row: idf, coef_0, coef_1, ...
         self.width = width  # 1 + number of classes
+        # the terms the per-reply scorer has met, unpacked (it reads them far more often
+        # than it meets new ones): filled on use, at most one entry per term
+        self.seen: dict[str, tuple[float, tuple[float, ...]]] = {}
+
+    def unpack(self, term: str, i: int) -> tuple[float, tuple[float, ...]]:
+        """Row ``i`` (that of ``term``) as ``(idf, coefficients)``, remembered in ``seen``."""
+        a = i * self.width
+        got = self.seen[term] = (self.numbers[a], tuple(self.numbers[a + 1:a + self.width]))
+        return got
 
     @classmethod
     def from_rows(cls, rows: Mapping[str, Sequence[float]], width: int) -> PackedTerms:
