@@ -114,3 +114,6 @@ def test_packed_terms_are_a_mapping_of_the_model_files_terms() -> None:
             term = next(iter(want))
             assert terms[term] == want[term] and terms.get("not a term") is None
             assert term in terms and "not a term" not in terms
+            assert terms.unpack(term, terms.row[term]) == want[term]
+            terms.unpack_all()  # what warm() does: every row unpacked, the same numbers
+            assert terms.seen == want

@@ -325,9 +325,13 @@ class ToneModel:
         return _softmax([beta * s for s in scores])
 
     def warm(self) -> ToneModel:
-        """Load the tokenizer and build the batch scorer's tables now (~0.2 s) rather than
-        on first use: before forking workers, say, so that they share them."""
+        """Load the tokenizer, unpack the terms for the per-reply scorer and build the batch
+        scorer's tables now (~0.2 s) rather than on first use: before forking workers, say,
+        so that they share them."""
         _feature_tokenizer().lcut("您好")
+        with paused_gc():
+            for b in self._blocks:
+                b.terms.unpack_all()
         self._batch_scorer()
         return self
 

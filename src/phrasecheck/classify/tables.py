@@ -70,6 +70,12 @@ class PackedTerms(Mapping[str, tuple[float, tuple[float, ...]]]):
             values.extend(row)
         return cls(dict(zip(rows, range(len(rows)))), values, width)
 
+    def unpack_all(self) -> None:
+        """Unpack every row into ``seen`` at once (``warm()``: a checker that will run for a
+        while pays it up front instead of term by term on its first messages)."""
+        if len(self.seen) < len(self.row):
+            self.seen.update((t, (i, c)) for t, i, c in self.entries())
+
     def __getitem__(self, term: str) -> tuple[float, tuple[float, ...]]:
         a = self.row[term] * self.width
         return self.numbers[a], tuple(self.numbers[a + 1:a + self.width])
