@@ -218,7 +218,8 @@ FOLDS = 3
 def train_diarize(calls: Sequence[Mapping[str, Any]], context: Sequence[Mapping[str, Any]],
                   replies: Sequence[str], customer: Sequence[str], demo: Sequence[Any],
                   role_params: Mapping[str, Any] | None = None,
-                  crf_params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                  crf_params: Mapping[str, Any] | None = None,
+                  change_bias: float = 0.0) -> dict[str, Any]:
     """The diarisation model: a role model on every training text, and a CRF tagger trained
     on features whose role-model log-odds are cross-fitted (each sequence's come from a role
     model that never saw it), so the tagger learns how far the role model can be trusted on
@@ -273,7 +274,8 @@ def train_diarize(calls: Sequence[Mapping[str, Any]], context: Sequence[Mapping[
     return {"format": "phrasecheck-diarize-model", "format_version": 1,
             "roles": role_model.to_dict(),
             "tagger": {"labels": list(LABELS), "state": dict(sorted(state.items())),
-                       "transitions": trans, "params": {**CRF_PARAMS, **(crf_params or {})}},
+                       "transitions": trans, "change_bias": change_bias,
+                       "params": {**CRF_PARAMS, **(crf_params or {})}},
             "training": {"calls": len(calls), "conversations": len(convs),
                          "role_rows": len(texts), "sequences": len(seqs)}}
 
