@@ -149,9 +149,11 @@ def _silence_before(turns: Sequence[Turn], q: int) -> float | None:
 # An agent saying it is about to look something up, check, ask or contact someone, in words
 # the lexicon's hold cues do not list (我调一下您近两个月的缴费记录, 我这边马上帮您核实).
 _SUBJECT = r"(?:我|我这边|这边|我们|咱们)"
-_MODAL = r"(?:先|再|马上|现在|这就|就|立刻|重新|一起|要|需要|得|来|帮|给|为|替|您|你)*"
-# where the agent goes or works: 我在病案系统里查一下 / 我到后台核实 / 我去后面给您制证
-_WHERE = r"(?:(?:去|到|在|上)[^，。！？；,.!?;]{0,8}?)?"
+_MODAL = r"(?:先|再|马上|现在|这就|就|立刻|重新|一起|要|需要|得|来|帮|给|为|替|您|你|可以|直接)*"
+# where the agent goes or works: 我在病案系统里查一下 / 我到后台核实 / 我去后面给您制证, or
+# whom it calls: 我打个内线问问后台的同事 / 我打个电话给网点核实一下
+_WHERE = (r"(?:(?:去|到|在|上)[^，。！？；,.!?;]{0,8}?"
+          r"|打个?(?:内线|电话)(?:给[^，。！？；,.!?;]{0,8}?)?)?")
 # what the agent then does, not done yet (no 好 / 完 / 了 after it)
 _TASK = (r"(?:申请|登记|提交|办理|转接|联系|上报|反馈|核实|核对|查询|调取|请示|切换|申报|打印|"
          r"操作|制证|制卡|录入|冻结|设置|处理|开具|补打|加急)(?!好|完|过|了|成功)")
@@ -161,8 +163,9 @@ _LOOKUP = (
     _SUBJECT + _MODAL + _WHERE + _MODAL +
     r"(?:查询|查|核实|核对|确认|调取|调|问|咨询|联系|找|核算|算|试|刷新|切换|看|催|拿|取)"
     r"(?:一下|一查|一找|一问|下|查|问|找|看|算)"
-    # 我去找科长 / 我去拿一下
-    r"|" + _SUBJECT + _MODAL + r"去(?:找|问|拿|取|请示|叫|调|查|核实|确认|催)")
+    # 我去找科长 / 我去拿一下 / 我去后面库房拿一张新卡 (not 我去年…)
+    r"|" + _SUBJECT + _MODAL + r"去(?!年)[^，。！？；,.!?;]{0,6}?"
+    r"(?:找|问|拿|取|请示|叫|调|查|核实|确认|催)")
 _IS_LOOKUP = re.compile(_LOOKUP)
 _ANNOUNCE = re.compile(
     _LOOKUP +
@@ -171,7 +174,7 @@ _ANNOUNCE = re.compile(
     # 我把工单录进去 / 我把材料提交到后台 / 我把起诉状上的信息调出来
     r"|" + _SUBJECT + _MODAL + r"把[^，。！？；,.!?;]{1,14}?"
     r"(?:录进|录入|录一下|提交|调出|调一下|打印|登记|转给|转到|发给|发到|报给|报上|上传|传给|"
-    r"改一下|改过来|处理一下)")
+    r"改一下|改过来|处理一下|拿到|拿去|送到|送去|交给)")
 _CLAUSE_END = re.compile(r"[，。！？；,.!?;…]")
 # every pattern announcement starts with a _SUBJECT: a cheap test before the full one
 _MAY_ANNOUNCE = re.compile(r"我|这\s*边|咱")
@@ -206,10 +209,14 @@ def _announce_cue(turn: Turn, found: Sequence[Finding]) -> tuple[str, str, int] 
     _start, end, cue_text, code = max(cues, key=lambda c: (c[1], c[1] - c[0]))
     clause = _CLAUSE_END.search(text, end)
     tail = text[clause.end():] if clause else ""
+    waits_after = False
     for f in found:  # a 请稍等 after the cue is part of the announcement, not an answer
         if f.category in _WAIT_CATEGORIES and f.start >= end:
             tail = tail.replace(f.text, "")
-    if len(_squash(tail)) > ANSWERED_CHARS:
+            waits_after = True
+    # an agent who asks the customer to wait after the cue has not answered yet, however much
+    # it explains first (我帮您提交，系统审核一般几分钟出结果，您稍等一下，结果出来我告诉您)
+    if len(_squash(tail)) > ANSWERED_CHARS and not waits_after:
         return None
     if _ASKS.search(text[end:]):
         return None  # 我确认一下您的手机号是尾号6612吗？ asks the customer; it does not leave
