@@ -124,6 +124,27 @@ CASES = [
           ("agent", "我去后台查一下物流轨迹。"),
           ("agent", "快件在中转站滞留了，今天已经重新发出，明天能到。"), channel="chat"),
      [(1, 2, "announced+return")]),
+    ("the agent phones a colleague: 我打个内线问问",
+     conv(("agent", "这个我这边看不全，我打个内线问问后台管个税的同事。"), ("customer", "嗯，你问吧。"),
+          ("agent", "问清楚了，您第三季度预缴的时候多填了一个零。")),
+     [(0, 2, "announced+return")]),
+    ("the agent goes somewhere to fetch: 我去后面库房拿一张",
+     conv(("agent", "白卡刚好用完了，我去后面库房拿一张新卡过来。"), ("customer", "嗯。"),
+          ("agent", "久等了，新卡拿来了，我现在给您写卡。")),
+     [(0, 2, "announced+return")]),
+    ("explains the wait, then asks for it: not an answer in the same turn",
+     conv(("agent", "好的亲，我这边直接帮您提交退货申请，售后组审核一般几分钟，您稍等一下哈，"
+                    "结果出来我告诉您~"),
+          ("agent", "审核通过了亲，退货地址已经发到您的订单页面。"), channel="chat"),
+     [(0, 1, "announced+return")]),
+    ("the agent hands something over: 我把照片拿到后面",
+     conv(("agent", "请您稍等，我把照片拿到后面给审核的同事。"), ("customer", "好吧。"),
+          ("agent", "看过了，这张可以用。")),
+     [(0, 2, "announced+return")]),
+    ("我去年… is about the past, not going somewhere now",
+     conv(("agent", "这个情况我去年问过省厅，外地的社保卡在我们这也能用，直接刷就行。"),
+          ("customer", "好的。"), ("agent", "还有其他可以帮您的吗？")),
+     []),
     # --- look-alikes -------------------------------------------------------------------
     ("telling the customer what to do: 交回这边登记一下就可以了",
      conv(("agent", "您填完把表交回这边登记一下就可以了。"), ("customer", "好的。"),
@@ -159,7 +180,7 @@ def test_hold_evidence_names_cue_gap_and_return(analyzer: Analyzer) -> None:
 
 @pytest.mark.parametrize(("text", "expected"), [
     ("好的", True), ("嗯嗯", True), ("好 您查", True), ("不着急，您慢慢查", True), ("", True),
-    ("好，麻烦快一点。", True), ("你快点", True),
+    ("好，麻烦快一点。", True), ("你快点", True), ("嗯，你问吧。", True), ("行 您去吧", True),
     ("那我顺便问一下公积金的事", False), ("我要投诉你们", False),
 ])
 def test_backchannel(text: str, expected: bool) -> None:
