@@ -149,7 +149,7 @@ def _silence_before(turns: Sequence[Turn], q: int) -> float | None:
 # An agent saying it is about to look something up, check, ask or contact someone, in words
 # the lexicon's hold cues do not list (我调一下您近两个月的缴费记录, 我这边马上帮您核实).
 _SUBJECT = r"(?:我|我这边|这边|我们|咱们)"
-_MODAL = r"(?:先|再|马上|现在|这就|就|立刻|重新|一起|要|需要|得|来|帮|给|为|替|您|你|可以|直接)*"
+_MODAL = r"(?:先|再|马上|现在|这就|就|立刻|重新|一起|要|需要|得|来|帮|给|为|替|您|你|直接)*"
 # where the agent goes or works: 我在病案系统里查一下 / 我到后台核实 / 我去后面给您制证, or
 # whom it calls: 我打个内线问问后台的同事 / 我打个电话给网点核实一下
 _WHERE = (r"(?:(?:去|到|在|上)[^，。！？；,.!?;]{0,8}?"
@@ -163,8 +163,11 @@ _LOOKUP = (
     _SUBJECT + _MODAL + _WHERE + _MODAL +
     r"(?:查询|查|核实|核对|确认|调取|调|问|咨询|联系|找|核算|算|试|刷新|切换|看|催|拿|取)"
     r"(?:一下|一查|一找|一问|下|查|问|找|看|算)"
-    # 我去找科长 / 我去拿一下 / 我去后面库房拿一张新卡 (not 我去年…)
-    r"|" + _SUBJECT + _MODAL + r"去(?!年)[^，。！？；,.!?;]{0,6}?"
+    # 我去找科长 / 我去拿一下
+    r"|" + _SUBJECT + _MODAL + r"去(?:找|问|拿|取|请示|叫|调|查|核实|确认|催)"
+    # 我去后面库房拿一张新卡: the agent leaves for a back room (not 您去三号窗口找…, a referral)
+    r"|我" + _MODAL + r"(?:去|到)(?:后面|后边|后台|里面|里边|库房|仓库|档案室|楼上|楼下|隔壁|"
+    r"办公室|机房|领导那|科长那|主任那)[^，。！？；,.!?;]{0,4}?"
     r"(?:找|问|拿|取|请示|叫|调|查|核实|确认|催)")
 _IS_LOOKUP = re.compile(_LOOKUP)
 _ANNOUNCE = re.compile(
