@@ -486,7 +486,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             say(f"| {label} | {n[key]} | {ok[key] / n[key]:.3f} |")
     acc = ok["all"] / n["all"] if n["all"] else 0.0
     say("")
-    say(f"Target role accuracy >= 0.90: **{'met' if acc >= 0.9 else 'missed'}** ({acc:.3f}).")
+    say(f"Target role accuracy >= 0.90: **{'met' if acc >= 0.9 else 'missed'}** "
+        f"({ok['all']} of {n['all']} utterances = {acc:.4f}).")
     say("")
     say("Call outcomes against the gold, with the default policy and the shipped reply-tone "
         "model: greeting and closing are the rules' outcomes, rude / evasive mean a tone "
