@@ -64,6 +64,26 @@ def test_a_call_is_split_into_alternating_turns() -> None:
     assert turns[-1].role == "agent" and "再见" in turns[-1].text
 
 
+def test_change_bias_is_read_checked_and_moves_the_cuts() -> None:
+    from phrasecheck.diarize import DiarizeModel, default_diarize_model
+    from phrasecheck.errors import ModelError
+
+    shipped = default_diarize_model()
+    assert shipped.change_bias == shipped.spec["tagger"]["change_bias"] > 0
+    spec = json.loads(json.dumps(shipped.spec))
+    counts = {}
+    for bias in (-20.0, 0.0, 20.0):
+        spec["tagger"]["change_bias"] = bias
+        counts[bias] = len(diarize([CALL], DiarizeModel(spec)))
+    # against speaker changes: one turn; strongly for them: more turns than without a bias
+    assert counts[-20.0] == 1 and counts[20.0] > counts[0.0] > 1
+    spec["tagger"]["change_bias"] = float("nan")
+    with pytest.raises(ModelError, match="malformed tagger weights"):
+        DiarizeModel(spec)
+    del spec["tagger"]["change_bias"]  # models written before the bias: no bias
+    assert DiarizeModel(spec).change_bias == 0.0
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.text(alphabet="您好请问我想办社保卡谢谢再见嗯 ，。？ab1", max_size=40),
                 min_size=1, max_size=4))
