@@ -163,11 +163,10 @@ _LOOKUP = (
     _SUBJECT + _MODAL + _WHERE + _MODAL +
     r"(?:查询|查|核实|核对|确认|调取|调|问|咨询|联系|找|核算|算|试|刷新|切换|看|催|拿|取)"
     r"(?:一下|一查|一找|一问|下|查|问|找|看|算)"
-    # 我去找科长 / 我去拿一下
-    r"|" + _SUBJECT + _MODAL + r"去(?:找|问|拿|取|请示|叫|调|查|核实|确认|催)"
-    # 我去后面库房拿一张新卡: the agent leaves for a back room (not 您去三号窗口找…, a referral)
-    r"|我" + _MODAL + r"(?:去|到)(?:后面|后边|后台|里面|里边|库房|仓库|档案室|楼上|楼下|隔壁|"
-    r"办公室|机房|领导那|科长那|主任那)[^，。！？；,.!?;]{0,4}?"
+    # 我去找科长 / 我去拿一下 / 我去后面库房拿一张新卡: the agent goes, straight or to a back
+    # room (not 您去三号窗口找…, a referral: the place must be one the agent works from)
+    r"|" + _SUBJECT + _MODAL + r"(?:去|到)(?:(?:后面|后边|后台|里面|里边|库房|仓库|档案室|楼上|"
+    r"楼下|隔壁|办公室|机房|领导那|科长那|主任那)[^，。！？；,.!?;]{0,4}?)?"
     r"(?:找|问|拿|取|请示|叫|调|查|核实|确认|催)")
 _IS_LOOKUP = re.compile(_LOOKUP)
 _ANNOUNCE = re.compile(
