@@ -41,19 +41,12 @@ from importlib.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SEPARATORS", "DiarizeModel", "MonoTurn", "Piece", "default_diarize_model", "diarize",
-           "gap_texts", "load_diarize_model", "split_pieces", "units"]
+__all__ = ["DiarizeModel", "MonoTurn", "Piece", "default_diarize_model", "diarize",
+           "load_diarize_model", "split_pieces", "units"]
 
-#: Kinds of gap between pieces, and the separator the change model sees for each.
-SEPARATORS = {"glued": "|", "space": "_", "punct": "，", "line": "/", "start": "|"}
 #: A piece with more characters than this and no pause is cut at every jieba token boundary,
 #: and the tagger decides where the speaker changes.
 SPLIT_MIN = 12
-#: The longest stretch, in pieces and in characters, judged as one utterance.
-MAX_PIECES = 24
-MAX_CHARS = 120
-#: Characters either side of a gap that the change model sees.
-GAP_WINDOW = 4
 _PUNCT = frozenset("，。？！；,.?!;…")
 _FORMAT = "phrasecheck-diarize-model"
 _FORMAT_VERSION = 1
@@ -145,25 +138,6 @@ def units(chunks: Sequence[str], tokenize: Any) -> list[Piece]:
             if tok:
                 out.append(Piece(p.chunk, pos, pos + len(tok), p.before if i == 0 else "glued"))
                 pos += len(tok)
-    return out
-
-
-def gap_texts(chunks: Sequence[str], pieces: Sequence[Piece]) -> list[str]:
-    """What the change model sees of the gap in front of each piece after the first: up to
-    :data:`GAP_WINDOW` characters either side (spaces left out) and a separator for the
-    kind of gap (``…您请讲_我跟你讲…``)."""
-    content: list[str] = []
-    ends: list[int] = []
-    for p in pieces:
-        content.append("".join(ch for ch in chunks[p.chunk][p.start:p.end]
-                               if not _is_space(ch)))
-        ends.append(sum(map(len, content)))
-    flat = "".join(content)
-    out = []
-    for i in range(1, len(pieces)):
-        k = ends[i - 1]
-        out.append(f"{flat[max(0, k - GAP_WINDOW):k]}{SEPARATORS[pieces[i].before]}"
-                   f"{flat[k:k + GAP_WINDOW]}")
     return out
 
 
