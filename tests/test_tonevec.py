@@ -219,6 +219,60 @@ def test_property_fast_nfkc_is_nfkc(text: str) -> None:
     assert _nfkc(text) == unicodedata.normalize("NFKC", text)
 
 
+_NFKC_ODD = st.sampled_from(["ﬁ", "㈱", "…", "İ", "Ａ", "１", "，", "\u0308", "\u0323", "\u11a8",
+                             "한", "𝐀", "\ud83d", "😀", "\ue000"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.one_of(ALPHABET, st.characters(), _NFKC_ODD), min_size=200, max_size=600))
+def test_property_batch_nfkc_is_nfkc(text: str) -> None:
+    """The numpy path for a joined batch (256 characters and more) gives NFKC exactly."""
+    from phrasecheck.classify.features import _nfkc, _nfkc_batch
+
+    assert _nfkc_batch(text) == _nfkc(text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(st.one_of(ALPHABET, st.characters()), max_size=40), max_size=30))
+def test_property_long_batch_normalisation_equals_one_by_one(texts: list[str]) -> None:
+    from phrasecheck.classify.features import _normalize_replies, normalize_reply
+
+    assert _normalize_replies(texts) == [normalize_reply(t) for t in texts]
+
+
+_SCREEN_TEXTS = ["好的", "你自己看公告", "好的", "请稍等", "这不归我们管，你去问别人", "有的。",
+                 "你烦不烦啊，说了多少遍了", "您好，请问有什么可以帮您？", "", "自己去查"]
+
+
+@pytest.mark.parametrize("thresholds", [
+    {"rude": 0.5, "evasive": 0.5}, {"rude": 0.0}, {"evasive": 0.9}, {"rude": 1.1},
+    {"no-such-label": 0.1}, {}])
+def test_predict_reportable_keeps_what_could_be_reported(
+        shipped: ToneModel, replies: pd.DataFrame, thresholds: dict[str, float]) -> None:
+    from phrasecheck.tone import could_flag
+
+    texts = [*_SCREEN_TEXTS, *replies["text"].tolist()[:200]]
+    full = shipped.predict_shared(texts)
+    got = shipped.predict_reportable(texts, thresholds)
+    assert len(got) == len(texts)
+    for r, g in zip(full, got, strict=True):
+        keep = any(could_flag(r, lb, t) for lb, t in thresholds.items())
+        assert g == (r if keep else None)
+    if thresholds == {"rude": 0.0}:
+        assert all(g is not None for g in got)
+
+
+def test_label_probabilities_are_predicts(shipped: ToneModel, replies: pd.DataFrame) -> None:
+    texts = [*_SCREEN_TEXTS, *replies["text"].tolist()[:200]]
+    for label in shipped.labels:
+        got = shipped.label_probabilities(texts, label)
+        for r, (p, feats) in zip(shipped.predict(texts), got, strict=True):
+            assert p == r.probabilities[label]
+            assert feats == (r.features if r.label == label and label != "ok" else ())
+    with pytest.raises(ValueError, match="unknown label 'complaint'"):
+        shipped.label_probabilities(texts, "complaint")
+
+
 def test_repeated_texts_are_scored_once_with_results_of_their_own(shipped: ToneModel) -> None:
     texts = ["好的", "你自己看公告", "好的", "请稍等", "你自己看公告", "好的"]
     got = shipped.predict(texts)

@@ -101,6 +101,12 @@ class Analyzer:
             r.spec["label"]: float(r.spec.get("threshold", 0.5))
             for r in self.policy.rules if r.kind == "classifier"
         }
+        # the lowest threshold of each label: below it, no classifier rule reports a reply
+        self._lowest_thresholds: dict[str, float] = {}
+        for r in self.policy.rules:
+            if r.kind == "classifier":
+                lb, t = r.spec["label"], float(r.spec.get("threshold", 0.5))
+                self._lowest_thresholds[lb] = min(t, self._lowest_thresholds.get(lb, t))
         self._complaint_spec = complaint_model
         self._complaint_model: Any = None
         self._complaint_loaded = False
@@ -261,7 +267,7 @@ class Analyzer:
 
     def _facts(self, conversation: Conversation,
                turn_findings: Sequence[Sequence[Finding]] | None = None,
-               tones: Mapping[int, ToneResult] | None = None,
+               tones: Mapping[int, ToneResult | None] | None = None,
                complaints: Mapping[int, ComplaintVerdict] | None = None
                ) -> tuple[Facts, list[Finding]]:
         if not isinstance(conversation, Conversation):
@@ -282,6 +288,13 @@ class Analyzer:
         if model is None:
             raise RuntimeError("no complaint model is loaded")
         inputs = [f"{t} {CUE_MARK}" if c else t for t, c in zip(texts, cues, strict=True)]
+        lean = getattr(model, "label_probabilities", None)
+        if lean is not None and "complaint" in getattr(model, "labels", ()):
+            # P(complaint) and the features of the texts labelled complaint, without a full
+            # ToneResult per customer turn
+            return [ComplaintVerdict(float(p), tuple((n, w) for n, w in feats
+                                                     if CUE_MARK not in n))
+                    for p, feats in lean(inputs, "complaint")]
         out = []
         for r in _predict_shared(model, inputs):
             p = float(r.probabilities.get("complaint", 0.0))
@@ -312,12 +325,12 @@ class Analyzer:
         return verdict
 
     def _tone_fn(self, turns: Sequence[Turn],
-                 known: Mapping[int, ToneResult] | None = None) -> Any:
+                 known: Mapping[int, ToneResult | None] | None = None) -> Any:
         if not self._thresholds or self.model is None:
             return None
         model = self.model
         agent = [i for i, t in enumerate(turns) if t.role == "agent" and t.text.strip()]
-        cache: dict[int, ToneResult] = dict(known or {})
+        cache: dict[int, ToneResult | None] = dict(known or {})
         todo = [i for i in agent if i not in cache]
         state = {"done": not todo}
 
@@ -332,12 +345,14 @@ class Analyzer:
 
     def score(self, conversation: Conversation, *,
               turn_findings: Sequence[Sequence[Finding]] | None = None,
-              tones: Mapping[int, ToneResult] | None = None,
+              tones: Mapping[int, ToneResult | None] | None = None,
               complaints: Mapping[int, ComplaintVerdict] | None = None) -> ConversationScore:
         """Score one conversation under the policy, with evidence for every deduction.
 
         ``turn_findings``/``tones``/``complaints`` let a caller that already checked the turns
-        (such as :class:`~phrasecheck.monitor.ConversationMonitor`) skip re-checking them.
+        (such as :class:`~phrasecheck.monitor.ConversationMonitor`) skip re-checking them;
+        ``tones[i] = None`` says that turn ``i`` was classified and no classifier rule could
+        report it.
         """
         facts, reported = self._facts(conversation, turn_findings, tones, complaints)
         return score(self.policy, facts, reported)
@@ -370,7 +385,7 @@ class Analyzer:
             return
         # Both models answer a whole chunk at once: one call each instead of one per
         # conversation (the per-call cost is most of the cost for a short conversation).
-        tones: list[dict[int, ToneResult]] = [{} for _ in chunk]
+        tones: list[dict[int, ToneResult | None]] = [{} for _ in chunk]
         complaints: list[dict[int, ComplaintVerdict]] = [{} for _ in chunk]
         found = self._chunk_findings(chunk)
         if classify:
@@ -378,7 +393,12 @@ class Analyzer:
             # (conversation, position in its turns) of every agent turn _tone_fn classifies
             where = [(ci, ti) for ci, c in enumerate(chunk)
                      for ti, t in enumerate(c.turns) if t.role == "agent" and t.text.strip()]
-            results = _predict_shared(self.model, [chunk[ci].turns[ti].text for ci, ti in where])
+            texts = [chunk[ci].turns[ti].text for ci, ti in where]
+            screen = getattr(self.model, "predict_reportable", None)
+            # a reply no classifier rule could report gets no result (None: skipped by the
+            # rules, which is all they would do with it)
+            results = (screen(texts, self._lowest_thresholds) if screen is not None
+                       else _predict_shared(self.model, texts))
             for (ci, ti), r in zip(where, results, strict=True):
                 tones[ci][ti] = r
         if detect:

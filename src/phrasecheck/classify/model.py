@@ -406,27 +406,80 @@ class ToneModel:
         first = dict(zip(unique, self._predict(unique, explain), strict=True))
         return [first[t] for t in texts]
 
-    def _predict(self, texts: list[str], explain: int | None) -> list[ToneResult]:
-        classes = self.classes
+    def predict_reportable(self, texts: Sequence[str], thresholds: Mapping[str, float]
+                           ) -> list[ToneResult | None]:
+        """:meth:`predict_shared` for a caller that acts only on replies it could report:
+        ``None`` for a text whose probability of every label of ``thresholds`` is below that
+        label's threshold and whose ``balanced_label`` is none of them (what
+        :func:`phrasecheck.tone.could_flag` rules out); the same result as
+        :meth:`predict_shared` for every other text.
+
+        Batch scoring classifies every agent turn and almost every reply is fine: building
+        a result with its probability dictionaries for each of them cost more than the rest
+        of the verdict."""
+        unique = list(dict.fromkeys(texts))
+        if not unique:
+            return []
+        v, explainer = self._verdicts_of(unique)
+        index = {lb: j for j, lb in enumerate(self.labels)}
+        checks = [(index.get(lb), float(t)) for lb, t in thresholds.items()]
+        rows = [i for i, (public, b) in enumerate(zip(v.public, v.balanced, strict=True))
+                if any(b == j or (public[j] if j is not None else 0.0) >= t
+                       for j, t in checks)]
+        got = dict(zip((unique[i] for i in rows), self._results(v, explainer, rows, None),
+                       strict=True))
+        return [got.get(t) for t in texts]
+
+    def label_probabilities(self, texts: Sequence[str], label: str
+                            ) -> list[tuple[float, tuple[tuple[str, float], ...]]]:
+        """``(P(label), features)`` per text, where ``features`` explains the texts whose
+        :attr:`ToneResult.label` is ``label`` (5 features, as :meth:`predict`) and is empty
+        for the others: the complaint detector's verdicts without a full result per text.
+        A text that occurs more than once is scored once."""
+        if label not in self.labels:
+            raise ValueError(f"unknown label {label!r}: this model has {list(self.labels)}")
+        unique = list(dict.fromkeys(texts))
+        if not unique:
+            return []
+        v, explainer = self._verdicts_of(unique)
+        j = self.labels.index(label)
+        rows = [i for i, lab in enumerate(v.label) if lab == j]
+        explained = dict(zip(rows, explainer([(i, v.cls[i], 5) for i in rows])
+                             if label not in _QUIET else [() for _ in rows], strict=True))
+        got = {t: (v.public[i][j], explained.get(i, ())) for i, t in enumerate(unique)}
+        return [got[t] for t in texts]
+
+    def _verdicts_of(self, texts: list[str]) -> tuple[_Verdicts, _Explainer]:
         all_scores, explainer = self._many_scores(texts)
-        v = self._verdicts(all_scores)
+        return self._verdicts(all_scores), explainer
+
+    def _predict(self, texts: list[str], explain: int | None) -> list[ToneResult]:
+        v, explainer = self._verdicts_of(texts)
+        return self._results(v, explainer, range(len(texts)), explain)
+
+    def _results(self, v: _Verdicts, explainer: _Explainer, rows: Sequence[int],
+                 explain: int | None) -> list[ToneResult]:
+        """The :class:`ToneResult` of each of ``rows`` of ``v``."""
+        classes = self.classes
         labels = self.labels
         grouped = bool(self.groups)
         if explain is None:  # by default only the replies labelled other than ok/none
-            wanted = [(i, k, 5) for i, (j, k) in enumerate(zip(v.label, v.cls, strict=True))
-                      if labels[j] not in _QUIET]
+            wanted = [(i, v.cls[i], 5) for i in rows if labels[v.label[i]] not in _QUIET]
         else:
-            wanted = [(i, k, explain) for i, k in enumerate(v.cls)] if explain else []
+            wanted = [(i, v.cls[i], explain) for i in rows] if explain else []
         features = dict(zip((i for i, _, _ in wanted), explainer(wanted), strict=True))
         get = features.get
-        return [ToneResult(label=labels[j], probabilities=dict(zip(labels, public, strict=True)),
-                           features=get(i, ()),
-                           subcategory=None if labels[j] == "ok" else classes[k],
-                           sub_probabilities=(dict(zip(classes, probs, strict=True)) if grouped
-                                              else {}),
-                           balanced_label=labels[b])
-                for i, (j, k, b, public, probs) in enumerate(zip(
-                    v.label, v.cls, v.balanced, v.public, v.probs, strict=True))]
+        label, cls, balanced, public, probs = v.label, v.cls, v.balanced, v.public, v.probs
+        out = []
+        for i in rows:
+            j = label[i]
+            out.append(ToneResult(
+                label=labels[j], probabilities=dict(zip(labels, public[i], strict=True)),
+                features=get(i, ()), subcategory=None if labels[j] == "ok" else classes[cls[i]],
+                sub_probabilities=(dict(zip(classes, probs[i], strict=True)) if grouped
+                                   else {}),
+                balanced_label=labels[balanced[i]]))
+        return out
 
     def _verdicts(self, scores: Any) -> _Verdicts:
         """Probabilities, label and class of every row of decision values. A numpy array of
