@@ -7,7 +7,11 @@ words of their own (在建 for 再见, 沙子 for 傻子) or too short to trust 
 
 from __future__ import annotations
 
+import functools
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from phrasecheck import Analyzer
 from phrasecheck.matching import PHONETIC_SCORE
@@ -18,6 +22,10 @@ from phrasecheck.phonetic import sound_coder
 def analyzer() -> Analyzer:
     return Analyzer(model=None, complaint_model=None)
 
+
+@functools.cache
+def _shared_analyzer() -> Analyzer:  # for hypothesis tests (no function-scoped fixtures)
+    return Analyzer(model=None, complaint_model=None)
 
 KINDS = ("required", "banned", "cue")
 
@@ -78,3 +86,31 @@ def test_shipped_pinyin_table_is_pypinyins() -> None:
     tool = Path(__file__).resolve().parent.parent / "tools" / "build_pinyin_table.py"
     out = subprocess.run([sys.executable, str(tool), "--check"], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+# --------------------------------------------------------------- batch encoding
+_TEXTS = st.text(alphabet=st.one_of(
+    st.sampled_from(list("您好宁烧等头诉不知到耐新神金病有bing幺二三四五两〇嗯呃，。 \n")),
+    st.characters(min_codepoint=0x20, max_codepoint=0x2FFFF)), max_size=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_TEXTS, max_size=40))
+def test_codes_many_is_translate_of_each_text(texts: list[str]) -> None:
+    coder = sound_coder()
+    assert coder.codes_many(texts) == [t.translate(coder._table) for t in texts]
+
+
+def test_codes_many_keeps_lone_surrogates_and_astral_characters() -> None:
+    coder = sound_coder()
+    texts = ["您好\ud83d", "😀宁好", *["请稍等"] * 10]
+    assert coder.codes_many(texts) == [t.translate(coder._table) for t in texts]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_TEXTS, max_size=20), st.sampled_from(["agent", "customer"]))
+def test_findings_many_equals_findings_one_by_one(texts: list[str], role: str) -> None:
+    m = _shared_analyzer().matcher(role)
+    turns = list(range(len(texts)))
+    assert m.findings_many(texts, turns, role=role) == [
+        m.findings(t, turn=i, role=role) for i, t in enumerate(texts)]

@@ -418,15 +418,23 @@ class Analyzer:
         in the chunk (好的, 请稍等, a canned opening) is matched once and its findings are
         given the turn index of each repeat."""
         memo: dict[tuple[str, str], list[Finding]] = {}
+        # the first turn of each distinct (role, text), matched a role at a time
+        first: dict[tuple[str, str], int] = {}
+        for c in chunk:
+            for t in c.turns:
+                first.setdefault((t.role, t.text), t.index)
+        by_role: dict[str, list[tuple[str, str]]] = {}
+        for key in first:
+            by_role.setdefault(key[0], []).append(key)
+        for role, keys in by_role.items():
+            got = self.matcher(role).findings_many([k[1] for k in keys],
+                                                   [first[k] for k in keys], role=role)
+            memo.update(zip(keys, got, strict=True))
         out = []
         for c in chunk:
             per_turn = []
             for t in c.turns:
-                key = (t.role, t.text)
-                fs = memo.get(key)
-                if fs is None:
-                    fs = memo[key] = self.matcher(t.role).findings(t.text, turn=t.index,
-                                                                   role=t.role)
+                fs = memo[(t.role, t.text)]
                 if fs and fs[0].turn != t.index:
                     per_turn.append([_with_turn(f, t.index) for f in fs])
                 else:

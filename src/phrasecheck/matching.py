@@ -22,7 +22,7 @@ cost of matching stays close to the cost of the bare automaton scan.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -174,7 +174,8 @@ class PhraseMatcher:
         nt = self.normalizer.normalize(text)
         return self._scan_normalized(nt)
 
-    def _scan_normalized(self, nt: NormalizedText) -> list[tuple[int, int, int]]:
+    def _scan_normalized(self, nt: NormalizedText, codes: str | None = None
+                         ) -> list[tuple[int, int, int]]:
         norm = nt.text
         cands: list[tuple[int, int, Any]] = []
         add = cands.append
@@ -185,7 +186,7 @@ class PhraseMatcher:
                 continue
             add((end - length, -end, t))
         if self._phonetic_automaton is not None:
-            self._phonetic_candidates(norm, cands)
+            self._phonetic_candidates(norm, cands, codes)
         if not cands:
             return []
         # (start, -end): sorted means leftmost first, longest first at the same start
@@ -203,11 +204,13 @@ class PhraseMatcher:
         ends = np.asarray(ne)[[-c[1] - 1 for c in cands]].tolist()
         return [(s, e, c[2].index) for s, e, c in zip(starts, ends, cands)]
 
-    def _phonetic_candidates(self, norm: str, cands: list[tuple[int, int, Any]]) -> None:
+    def _phonetic_candidates(self, norm: str, cands: list[tuple[int, int, Any]],
+                             codes: str | None = None) -> None:
         """Add verified phonetic hits: a span that sounds like a form but is written
         otherwise, on token boundaries, not itself a dictionary word, long enough for its
-        kind (or spelled in Latin letters as whole runs)."""
-        enc = self._coder.encode(norm)
+        kind (or spelled in Latin letters as whole runs). ``codes``: ``norm``'s sound codes
+        by :meth:`SoundCoder.codes_many`, when already made."""
+        enc = self._coder.encode(norm, codes)
         spans, latin, runs = enc.spans, enc.latin, enc.runs
         for last, (length, t) in self._phonetic_automaton.iter(enc.codes):  # type: ignore[union-attr]
             a, b = last + 1 - length, last + 1
@@ -286,9 +289,27 @@ class PhraseMatcher:
     def findings(self, text: str, *, turn: int | None = None, role: str | None = None
                  ) -> list[Finding]:
         """Verified hits as self-explaining :class:`~phrasecheck.types.Finding` s."""
+        return self._findings(text, self.scan(text), turn, role)
+
+    def findings_many(self, texts: Sequence[str], turns: Sequence[int | None] | None = None,
+                      *, role: str | None = None) -> list[list[Finding]]:
+        """:meth:`findings` of many texts (``turns[i]`` is text ``i``'s turn): the same
+        findings, with the sound codes of all texts made in one pass."""
+        if turns is not None and len(turns) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(turns)} turns")
+        nts = [self.normalizer.normalize(t) for t in texts]
+        codes: Sequence[str | None] = (
+            self._coder.codes_many([nt.text for nt in nts])
+            if self._phonetic_automaton is not None else [None] * len(nts))
+        return [self._findings(t, self._scan_normalized(nt, c),
+                               None if turns is None else turns[k], role)
+                for k, (t, nt, c) in enumerate(zip(texts, nts, codes, strict=True))]
+
+    def _findings(self, text: str, hits: list[tuple[int, int, int]], turn: int | None,
+                  role: str | None) -> list[Finding]:
         out = []
         targets = self._targets
-        for s, e, i in self.scan(text):
+        for s, e, i in hits:
             t = targets[i]
             entry = t.entry
             surface = text[s:e]
