@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from phrasecheck import Analyzer
-from phrasecheck.complaints import ComplaintVerdict, detect_complaints
+from phrasecheck.complaints import CUE_MARK, ComplaintVerdict, detect_complaints
 from phrasecheck.types import Conversation, Turn
 
 
@@ -89,3 +89,26 @@ def test_apology_rule_uses_the_detector(shipped: Analyzer) -> None:
     ok = conv(*[(t.role, t.text) for t in c.turns[:2]],
               ("agent", "实在抱歉让您多跑了，我这就给您办。"))
     assert shipped.score(ok).rule("apology_after_complaint").outcome == "pass"
+
+
+def test_warm_builds_the_detectors_batch_tables() -> None:
+    """warm() readies the complaint detector as it readies the tone model: its batch
+    scorer is built before the first batch (and before workers fork), not after the first
+    1,500 customer turns went through the per-text path."""
+    a = Analyzer()
+    assert a.complaint_model is not None and a.complaint_model._batch is None
+    a.warm()
+    assert a.complaint_model._batch
+
+
+def test_lean_verdicts_equal_the_full_results(shipped: Analyzer) -> None:
+    texts = ["你们这办事效率太差了！", "我想问一下上次投诉的进度", "好的谢谢", "你们可真行啊",
+             "再这样我就打12345了", "嗯", "好的谢谢"] * 3
+    cues = [False, True, False, False, False, False, True] * 3
+    model = shipped.complaint_model
+    got = shipped.complaint_verdicts(texts, cues)
+    inputs = [f"{t} {CUE_MARK}" if c else t for t, c in zip(texts, cues, strict=True)]
+    for v, r in zip(got, model.predict(inputs), strict=True):
+        assert v.probability == r.probabilities["complaint"]
+        expected = tuple((n, w) for n, w in r.features if CUE_MARK not in n)
+        assert v.features == (expected if r.label == "complaint" else ())

@@ -176,7 +176,11 @@ class Analyzer:
         if load is not None:
             load()
         if self._needs_complaints and self.complaint_model is not None:
-            self.complaint_model.predict(["你们怎么回事"])
+            warm_complaints = getattr(self.complaint_model, "warm", None)
+            if warm_complaints is not None:  # its batch tables too, as for the tone model
+                warm_complaints()
+            else:
+                self.complaint_model.predict(["你们怎么回事"])
         if self.model is not None:
             warm = getattr(self.model, "warm", None)
             if warm is not None:
