@@ -164,6 +164,33 @@ CASES = [
           ("agent", "抱歉，我马上反馈给运营改过来，运费我现在退给您。"),
           ("agent", "已经退了，六元，请注意查收。"), channel="chat"),
      []),
+    # --- found in conversations written after the rules (2026-12-03, training side) ----
+    ("the agent phones someone to look it up for the customer, back after a silence",
+     conv(("agent", "您别急，您稍等，我打个电话给您那片的社区民警，请他在他们系统里帮您核一下登记信息。",
+           50.8, 58.9),
+          ("customer", "好，麻烦你了。", 59.4, 61.0),
+          ("agent", "让您久等了。民警那边核过了，信息是全的，可以办。", 118.6, 126.0)),
+     [(0, 2, "announced+silence")]),
+    ("going in to the director; the customer only urges (那你快点), the agent is back",
+     conv(("agent", "这么大的事，我进去跟主任请示一下。"), ("customer", "那你快点。"),
+          ("agent", "阿姨，我回来了。主任已经给派出所打了电话。")),
+     [(0, 2, "announced+return")]),
+    ("哎 好 is an acknowledgement",
+     conv(("agent", "好的 烧等啊 我这边帮您核实一下这笔退款的进度"), ("customer", "哎 好"),
+          ("agent", "核实好了 阿姨 您这个退款昨天下午已经原路退回了")),
+     [(0, 2, "announced+return")]),
+    ("a call that hands the customer over (我给她打个电话说一声) is no hold",
+     conv(("agent", "民政的小杜我认识，我给她打个电话，您直接去二楼找她。"), ("customer", "好的谢谢。"),
+          ("agent", "不客气，慢走。")),
+     []),
+    ("a call back to the customer tomorrow is no hold",
+     conv(("agent", "我刚把单派了，明天上午我打电话问您有没有改善。"), ("customer", "好。"),
+          ("agent", "还有其他可以帮您的吗？")),
+     []),
+    ("a call already made is no hold",
+     conv(("agent", "执行款我打电话问了，今天下午财务审批，明天到账。"), ("customer", "好的。"),
+          ("agent", "还有别的事吗？")),
+     []),
 ]
 
 
@@ -190,7 +217,8 @@ def test_hold_evidence_names_cue_gap_and_return(analyzer: Analyzer) -> None:
 @pytest.mark.parametrize(("text", "expected"), [
     ("好的", True), ("嗯嗯", True), ("好 您查", True), ("不着急，您慢慢查", True), ("", True),
     ("好，麻烦快一点。", True), ("你快点", True), ("嗯，你问吧。", True), ("行 您去吧", True),
-    ("那我顺便问一下公积金的事", False), ("我要投诉你们", False),
+    ("哎 好", True), ("唉，好吧", True), ("那你快点", True),
+    ("那我顺便问一下公积金的事", False), ("我要投诉你们", False), ("哎你们怎么回事", False),
 ])
 def test_backchannel(text: str, expected: bool) -> None:
     assert is_backchannel(text) is expected

@@ -54,7 +54,9 @@ _BACKCHANNEL = re.compile(
     r"谢谢您|麻烦了|麻烦你了|麻烦您了|辛苦了|是|是的|对|对的|等着|我等着|我等一下|我等你|"
     r"我在|在的|在|您查|你查|您看|你看|查吧|看吧|问吧|去吧|喂|ok|OK|okay|en|嗯呢|好的呢|好滴|收到|"
     # urging is waiting too: 你快点 / 麻烦快一点
-    r"麻烦|你|您|快点|快点儿|快一点|快些|尽快|抓紧)+")
+    r"麻烦|你|您|快点|快点儿|快一点|快些|尽快|抓紧|"
+    # interjections and a leading 那 carry nothing: 哎 好 / 那你快点
+    r"哎|唉|诶|欸|那)+")
 _TAKE_YOUR_TIME = re.compile(r"[您你]?慢慢(?:查|来|看|找|弄)?")
 # The customer, not the agent, steps away: a silence after this is theirs.
 _CUSTOMER_AWAY = re.compile(r"我(找|翻|拿|看|查|问)(一下|一找|找|看|下)|等我(一下|一会|会儿|下)|"
@@ -157,17 +159,30 @@ _WHERE = (r"(?:(?:去|到|在|上)[^，。！？；,.!?;]{0,8}?"
 # what the agent then does, not done yet (no 好 / 完 / 了 after it)
 _TASK = (r"(?:申请|登记|提交|办理|转接|联系|上报|反馈|核实|核对|查询|调取|请示|切换|申报|打印|"
          r"操作|制证|制卡|录入|冻结|设置|处理|开具|补打|加急)(?!好|完|过|了|成功)")
+# someone other than the customer: not 您 / 你, unless it is 您那片的… / 您家… / 您单位…
+_NOT_YOU = r"(?:(?![您你])|[您你](?=那|这|家|的|单位|公司|小区|社区|村))"
 # looking something up, whose result the agent brings back
 _LOOKUP = (
     # 我(先)帮您查一下 / 我去后台调一下 / 我去制卡室问问 / 我在系统里查一下 / 我去审判庭催一下
     _SUBJECT + _MODAL + _WHERE + _MODAL +
-    r"(?:查询|查|核实|核对|确认|调取|调|问|咨询|联系|找|核算|算|试|刷新|切换|看|催|拿|取)"
+    r"(?:查询|查|核实|核对|确认|调取|调|问|咨询|联系|找|核算|算|试|刷新|切换|看|催|拿|取|核)"
     r"(?:一下|一查|一找|一问|下|查|问|找|看|算)"
-    # 我去找科长 / 我去拿一下 / 我去后面库房拿一张新卡: the agent goes, straight or to a back
-    # room (not 您去三号窗口找…, a referral: the place must be one the agent works from)
-    r"|" + _SUBJECT + _MODAL + r"(?:去|到)(?:(?:后面|后边|后台|里面|里边|库房|仓库|档案室|楼上|"
-    r"楼下|隔壁|办公室|机房|领导那|科长那|主任那)[^，。！？；,.!?;]{0,4}?)?"
-    r"(?:找|问|拿|取|请示|叫|调|查|核实|确认|催)")
+    # 我去找科长 / 我去拿一下 / 我去后面库房拿一张新卡 / 我进去跟主任请示一下: the agent goes,
+    # straight or to a back room, maybe to someone (not 您去三号窗口找…, a referral: the
+    # place must be one the agent works from)
+    r"|" + _SUBJECT + _MODAL + r"(?:进|上|下|过)?(?:去|到)(?:(?:后面|后边|后台|里面|里边|库房|"
+    r"仓库|档案室|楼上|楼下|隔壁|办公室|机房|领导那|科长那|主任那)[^，。！？；,.!?;]{0,4}?)?"
+    r"(?:(?:跟|和|向)[^，。！？；,.!?;]{1,4}?)?"
+    r"(?:找|问|拿|取|请示|叫|调|查|核实|确认|催)"
+    # 我给财务科打电话核实 / 我打个电话给社区民警，请他帮您核一下: the agent phones someone to
+    # look something up now. Not 我给您打电话 (a call back to the customer; 您那片的 / 您家的 /
+    # 您单位 name someone else), not 我给她打个电话说一声 (a handover for a referral), not
+    # 我打电话问了 (done already)
+    r"|" + _SUBJECT + _MODAL + r"(?:打个?(?:内线|电话)(?:给" + _NOT_YOU +
+    r"[^，。！？；,.!?;]{1,10}?)?|给" + _NOT_YOU + r"[^，。！？；,.!?;]{1,10}?打个?(?:内线|电话))"
+    r"(?:(?:问问?|核实|核对|确认|查一下|核一下|查询)(?![了过好完您你])"
+    r"|[，,]?(?=(?:请|让|叫)(?:他|她|他们|她们)[^，。！？；,.!?;]{0,12}?"
+    r"(?:查|核|问|确认|调|看|找)(?:一下|一查|一找|下)))")
 _IS_LOOKUP = re.compile(_LOOKUP)
 _ANNOUNCE = re.compile(
     _LOOKUP +
@@ -181,6 +196,8 @@ _CLAUSE_END = re.compile(r"[，。！？；,.!?;…]")
 # every pattern announcement starts with a _SUBJECT: a cheap test before the full one
 _MAY_ANNOUNCE = re.compile(r"我|这\s*边|咱")
 # 交回这边登记一下就可以了: the agent tells the customer what to do, and does not leave
+_DELEGATED = re.compile(r"(?:请|让|叫)(?:他|她|他们|她们|同事|师傅)[^，。！？；,.!?;]{0,12}?"
+                        r"(?:查|核|问|确认|调|看|找)(?:一下|一查|一找|下)")
 _INSTRUCTION = re.compile(r"就可以|就行|即可")
 _ASKS = re.compile(r"(吗|呢|么|是不是|对不对|对吧|可以吗|好吗|行吗)?[?？]\W*$|(吗|呢)\W*$")
 
@@ -218,7 +235,10 @@ def _announce_cue(turn: Turn, found: Sequence[Finding]) -> tuple[str, str, int] 
             waits_after = True
     # an agent who asks the customer to wait after the cue has not answered yet, however much
     # it explains first (我帮您提交，系统审核一般几分钟出结果，您稍等一下，结果出来我告诉您)
-    if len(_squash(tail)) > ANSWERED_CHARS and not waits_after:
+    # nor has one who goes on to say what someone else will look up for it (我打个电话给社区民警，
+    # 请他在系统里帮您核一下登记信息): the task, not an answer
+    if (len(_squash(tail)) > ANSWERED_CHARS and not waits_after
+            and not _DELEGATED.search(tail)):
         return None
     if _ASKS.search(text[end:]):
         return None  # 我确认一下您的手机号是尾号6612吗？ asks the customer; it does not leave
