@@ -390,7 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "features or parameters, not the threshold below, not the hold and complaint rules "
         "(those were developed against the training conversations only).")
     say("")
-    say("How often the held-out split has been looked at: five times. On 2026-12-02 it gave "
+    say("How often the held-out split has been looked at: nine times. On 2026-12-02 it gave "
         "a context-rule defect F1 of 0.871; the hold announcements were then widened using the "
         "training conversations only (commit 966346e: 18 disagreements with their gold to 0), "
         "and the second look gave 0.882 and a role accuracy of 0.866. On 2026-12-03 new "
@@ -404,9 +404,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rule replaced by 0.7. The fourth look (F1 0.871, role accuracy 0.8996) was followed by "
         "one change outside this issue: 300 agent questions were added to the reply corpus "
         "for the tone model, which also feeds the role model, and the shipped tone model "
-        "decides the calls' rude / evasive outcomes; this run, the fifth look, measures that "
-        "and nothing was changed after it. Treat the figures as slightly optimistic for the "
-        "repeated looks.")
+        "decides the calls' rude / evasive outcomes; the fifth look measured that and nothing "
+        "was changed after it. On a later day 18 conversations (context_d) and 480 customer "
+        "turns (turns_c, turns_d) were written; their held-out part (7 conversations, 93 "
+        "turns) is fresh. The hold announcements, acknowledgements and one empathy phrase "
+        "were extended from the 11 new training conversations only, and the complaint "
+        "detector was retrained with the new training turns (its threshold again by training "
+        "cross-validation). The sixth look measured that with the complaint threshold of the "
+        "policy then (0.7): context-rule F1 0.882, role accuracy 0.8854 (the diariser, "
+        "retrained with the new customer turns, took a decoding bias of 1 instead of 3 on a "
+        "cross-validation difference of 0.0015). Training cross-validation had chosen 0.8 "
+        "(section 1), so the default policy was set to 0.8 as the rule says, and the seventh "
+        "look measured that setting (context-rule F1 0.882; complaint turns F1 0.799 at 0.8). "
+        "The demo corpus, which is not held out, then showed plain answers taken for "
+        "complaints (没有，我一直租房。 at 0.82; a court visitor's case against a debtor at "
+        "0.82), so 200 more customer turns were written (turns_e: 150 neutral turns with the "
+        "negation and duration words complaints use, 50 complaints using the same words; 41 "
+        "of them held out, fresh); the eighth look measured the detector retrained with them "
+        "at the policy's 0.8 (context-rule F1 0.889, role accuracy 0.8925), while training "
+        "cross-validation now chose 0.7 again: the two thresholds are within a few training "
+        "conversations of each other, and the rule picks whichever is ahead. The default "
+        "policy was set back to 0.7 as the rule says; this run, the ninth look, measures the "
+        "shipped setting, and nothing else was changed after the eighth. Treat the figures "
+        "as slightly optimistic for the repeated looks.")
     say("")
     say("## 1. Complaint threshold (training items, 5-fold cross-validation)")
     say("")
