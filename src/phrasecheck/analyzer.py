@@ -97,16 +97,13 @@ class Analyzer:
         self._model: Any = None
         self._model_loaded = False
         self._lock = threading.Lock()
-        self._thresholds = {
-            r.spec["label"]: float(r.spec.get("threshold", 0.5))
-            for r in self.policy.rules if r.kind == "classifier"
-        }
-        # the lowest threshold of each label: below it, no classifier rule reports a reply
-        self._lowest_thresholds: dict[str, float] = {}
+        # the lowest threshold of each classifier rule's label: below it, no rule reports a
+        # reply (empty: the policy has no classifier rule, so nothing is classified)
+        self._thresholds: dict[str, float] = {}
         for r in self.policy.rules:
             if r.kind == "classifier":
                 lb, t = r.spec["label"], float(r.spec.get("threshold", 0.5))
-                self._lowest_thresholds[lb] = min(t, self._lowest_thresholds.get(lb, t))
+                self._thresholds[lb] = min(t, self._thresholds.get(lb, t))
         self._complaint_spec = complaint_model
         self._complaint_model: Any = None
         self._complaint_loaded = False
@@ -401,7 +398,7 @@ class Analyzer:
             screen = getattr(self.model, "predict_reportable", None)
             # a reply no classifier rule could report gets no result (None: skipped by the
             # rules, which is all they would do with it)
-            results = (screen(texts, self._lowest_thresholds) if screen is not None
+            results = (screen(texts, self._thresholds) if screen is not None
                        else _predict_shared(self.model, texts))
             for (ci, ti), r in zip(where, results, strict=True):
                 tones[ci][ti] = r

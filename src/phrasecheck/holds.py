@@ -159,6 +159,9 @@ _WHERE = (r"(?:(?:去|到|在|上)[^，。！？；,.!?;]{0,8}?"
 # what the agent then does, not done yet (no 好 / 完 / 了 after it)
 _TASK = (r"(?:申请|登记|提交|办理|转接|联系|上报|反馈|核实|核对|查询|调取|请示|切换|申报|打印|"
          r"操作|制证|制卡|录入|冻结|设置|处理|开具|补打|加急)(?!好|完|过|了|成功)")
+# the agent says what someone else will look up (请他在系统里帮您核一下 / 让同事查一下)
+_DELEGATE = (r"(?:请|让|叫)(?:他|她|他们|她们|同事|师傅)[^，。！？；,.!?;]{0,12}?"
+             r"(?:查|核|问|确认|调|看|找)(?:一下|一查|一找|下)")
 # someone other than the customer: not 您 / 你, unless it is 您那片的… / 您家… / 您单位…
 _NOT_YOU = r"(?:(?![您你])|[您你](?=那|这|家|的|单位|公司|小区|社区|村))"
 # looking something up, whose result the agent brings back
@@ -181,8 +184,7 @@ _LOOKUP = (
     r"|" + _SUBJECT + _MODAL + r"(?:打个?(?:内线|电话)(?:给" + _NOT_YOU +
     r"[^，。！？；,.!?;]{1,10}?)?|给" + _NOT_YOU + r"[^，。！？；,.!?;]{1,10}?打个?(?:内线|电话))"
     r"(?:(?:问问?|核实|核对|确认|查一下|核一下|查询)(?![了过好完您你])"
-    r"|[，,]?(?=(?:请|让|叫)(?:他|她|他们|她们)[^，。！？；,.!?;]{0,12}?"
-    r"(?:查|核|问|确认|调|看|找)(?:一下|一查|一找|下)))")
+    r"|[，,]?(?=" + _DELEGATE + r"))")
 _IS_LOOKUP = re.compile(_LOOKUP)
 _ANNOUNCE = re.compile(
     _LOOKUP +
@@ -196,8 +198,7 @@ _CLAUSE_END = re.compile(r"[，。！？；,.!?;…]")
 # every pattern announcement starts with a _SUBJECT: a cheap test before the full one
 _MAY_ANNOUNCE = re.compile(r"我|这\s*边|咱")
 # 交回这边登记一下就可以了: the agent tells the customer what to do, and does not leave
-_DELEGATED = re.compile(r"(?:请|让|叫)(?:他|她|他们|她们|同事|师傅)[^，。！？；,.!?;]{0,12}?"
-                        r"(?:查|核|问|确认|调|看|找)(?:一下|一查|一找|下)")
+_DELEGATED = re.compile(_DELEGATE)
 _INSTRUCTION = re.compile(r"就可以|就行|即可")
 _ASKS = re.compile(r"(吗|呢|么|是不是|对不对|对吧|可以吗|好吗|行吗)?[?？]\W*$|(吗|呢)\W*$")
 
