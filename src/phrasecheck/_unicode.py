@@ -78,3 +78,21 @@ def encode_errors() -> str:
         codecs.register_error(_ENCODE_ERRORS, _replace)
         _registered.append(True)
     return _ENCODE_ERRORS
+
+
+def code_points(text: str) -> Any:
+    """``text``'s code points as a numpy ``uint32`` array (lone surrogates included)."""
+    import numpy as np
+
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+def translate_bmp(cps: Any, lut: Any) -> str:
+    """The string of code points ``cps`` with each BMP character ``c`` replaced by
+    ``lut[c]`` (a 65,536-entry ``uint32`` array) and the others kept: ``str.translate``
+    with a one-to-one table, in one numpy lookup."""
+    import numpy as np
+
+    out = np.where(cps < 0x10000, lut[cps & 0xFFFF], cps)
+    text: str = out.astype(np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
+    return text

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from importlib.abc import Traversable
 from typing import Any
 
+from ._unicode import code_points, translate_bmp
+
 __all__ = ["Encoded", "SoundCoder", "sound_coder"]
 
 _BASE = 0xF0000  # Supplementary Private Use Area-A: never in the lexicon, rare in text
@@ -124,10 +126,7 @@ class SoundCoder:
             for cp, code in self._table.items():
                 lut[cp] = ord(code)
             self._lut = lut
-        joined = "".join(texts)
-        cps = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-        out = np.where(cps < 0x10000, lut[cps & 0xFFFF], cps)
-        coded = out.tobytes().decode("utf-32-le", "surrogatepass")
+        coded = translate_bmp(code_points("".join(texts)), lut)
         res, at = [], 0
         for t in texts:
             n = len(t)

@@ -78,15 +78,13 @@ def _nfkc_batch(text: str) -> str:
     character that NFKC expands (… → ...) takes :func:`_nfkc`. The same string."""
     if len(text) < 256:
         return _nfkc(text)
-    import numpy as np
+    from .._unicode import code_points, translate_bmp
 
     lut, several = _nfkc_arrays()
-    cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    bmp = cps < 0x10000
-    low = cps & 0xFFFF
-    if (several[low] & bmp).any():
+    cps = code_points(text)
+    if (several[cps & 0xFFFF] & (cps < 0x10000)).any():
         return _nfkc(text)
-    out = np.where(bmp, lut[low], cps).tobytes().decode("utf-32-le", "surrogatepass")
+    out = translate_bmp(cps, lut)
     if unicodedata.is_normalized("NFKC", out):
         return out
     return unicodedata.normalize("NFKC", out)
