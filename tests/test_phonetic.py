@@ -8,6 +8,7 @@ words of their own (在建 for 再见, 沙子 for 傻子) or too short to trust 
 from __future__ import annotations
 
 import functools
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 
 from phrasecheck import Analyzer
 from phrasecheck.matching import PHONETIC_SCORE
-from phrasecheck.phonetic import sound_coder
+from phrasecheck.phonetic import Encoded, SoundCoder, sound_coder
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +106,64 @@ def test_codes_many_keeps_lone_surrogates_and_astral_characters() -> None:
     coder = sound_coder()
     texts = ["您好\ud83d", "😀宁好", *["请稍等"] * 10]
     assert coder.codes_many(texts) == [t.translate(coder._table) for t in texts]
+
+
+
+def _encode_char_by_char(coder: SoundCoder, text: str) -> Encoded:
+    """The first implementation of :meth:`SoundCoder.encode`'s slow path, one character a
+    step: the reference the run-by-run version must equal."""
+    codes = text.translate(coder._table)
+    out: list[str] = []
+    spans: list[tuple[int, int]] = []
+    latin: list[bool] = []
+    runs: list[int] = []
+    latin_at: dict[int, tuple[int, list[str]]] = {}
+    for m in re.finditer("[a-z]+", text):
+        parts = coder._split_latin(m.group())
+        if parts is not None:
+            latin_at[m.start()] = (m.end(), parts)
+    i, n, run = 0, len(text), 0
+    while i < n:
+        got = latin_at.get(i)
+        if got is not None:
+            end, parts = got
+            run += 1
+            step = (end - i) / len(parts)
+            for k, c in enumerate(parts):
+                a = i + round(k * step)
+                b = end if k == len(parts) - 1 else i + round((k + 1) * step)
+                out.append(c)
+                spans.append((a, b))
+                latin.append(True)
+                runs.append(run)
+            i = end
+            continue
+        if text[i] in "嗯呃" and 0 < i < n - 1:
+            i += 1
+            continue
+        out.append(codes[i])
+        spans.append((i, i + 1))
+        latin.append(False)
+        runs.append(0)
+        i += 1
+    return Encoded("".join(out), spans, latin, runs)
+
+
+# pieces the slow path takes apart (letter runs that spell syllables or not, fillers at
+# the edges and inside) and plain characters around them
+_SLOW_TEXTS = st.lists(st.one_of(
+    st.sampled_from(["嗯", "呃", "嗯嗯", "bing", "zhi", "gun", "nmd", "sb", "ok", "xq",
+                     "qwrt", "a", "您好", "宁", "烧等", "有", "弱", "，", " ", "1", "😀"]),
+    st.characters(min_codepoint=0x20, max_codepoint=0x2FFF)), max_size=12).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_SLOW_TEXTS)
+def test_encode_equals_the_character_by_character_reference(text: str) -> None:
+    coder = sound_coder()
+    if re.search("[a-z嗯呃]", text) is None:
+        text += "嗯"
+    assert coder.encode(text) == _encode_char_by_char(coder, text)
 
 
 @settings(max_examples=100, deadline=None)

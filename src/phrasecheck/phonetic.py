@@ -35,7 +35,7 @@ _DIGITS = ("ling", "yi", "er", "san", "si", "wu", "liu", "qi", "ba", "jiu")
 _EXTRA = {"幺": "yi", "〇": "ling", "两": "liang"}
 _FILLERS = "嗯呃"
 _SLOW = re.compile("[a-z" + _FILLERS + "]")
-_LATIN = re.compile("[a-z]+")
+_SLOW_RUN = re.compile("[a-z]+|[" + _FILLERS + "]")  # what encode() takes apart, in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,36 +145,37 @@ class SoundCoder:
         spans: list[tuple[int, int]] = []
         latin: list[bool] = []
         runs: list[int] = []
-        latin_at: dict[int, tuple[int, list[str]]] = {}
-        for m in _LATIN.finditer(text):
+        n, at, run = len(text), 0, 0
+
+        def plain(a: int, b: int) -> None:  # characters a..b, one code each, in C-level steps
+            if a < b:
+                out.append(codes[a:b])
+                spans.extend(zip(range(a, b), range(a + 1, b + 1)))
+                latin.extend([False] * (b - a))
+                runs.extend([0] * (b - a))
+
+        for m in _SLOW_RUN.finditer(text):
+            i, end = m.span()
+            if end - i == 1 and text[i] in _FILLERS:
+                if 0 < i < n - 1:  # a filler between syllables is skipped
+                    plain(at, i)
+                    at = end
+                continue
             parts = self._split_latin(m.group())
-            if parts is not None:
-                latin_at[m.start()] = (m.end(), parts)
-        i, n, run = 0, len(text), 0
-        while i < n:
-            got = latin_at.get(i)
-            if got is not None:
-                end, parts = got
-                run += 1
-                step = (end - i) / len(parts)
-                for k, c in enumerate(parts):  # each syllable's letters, roughly
-                    a = i + round(k * step)
-                    b = end if k == len(parts) - 1 else i + round((k + 1) * step)
-                    out.append(c)
-                    spans.append((a, b))
-                    latin.append(True)
-                    runs.append(run)
-                i = end
+            if parts is None:  # letters that spell no syllables stay characters
                 continue
-            ch = text[i]
-            if ch in _FILLERS and 0 < i < n - 1:
-                i += 1
-                continue
-            out.append(codes[i])
-            spans.append((i, i + 1))
-            latin.append(False)
-            runs.append(0)
-            i += 1
+            plain(at, i)
+            run += 1
+            step = (end - i) / len(parts)
+            for k, c in enumerate(parts):  # each syllable's letters, roughly
+                a = i + round(k * step)
+                b = end if k == len(parts) - 1 else i + round((k + 1) * step)
+                out.append(c)
+                spans.append((a, b))
+                latin.append(True)
+                runs.append(run)
+            at = end
+        plain(at, n)
         return Encoded("".join(out), spans, latin, runs)
 
 

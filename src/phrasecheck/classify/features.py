@@ -74,17 +74,27 @@ def _nfkc_arrays() -> tuple[Any, Any]:
 
 def _nfkc_batch(text: str) -> str:
     """:func:`_nfkc` of a long text (a batch joined): the table's one-to-one part applied
-    with one numpy lookup instead of a dictionary lookup per character; a text holding a
-    character that NFKC expands (… → ...) takes :func:`_nfkc`. The same string."""
+    with one numpy lookup instead of a dictionary lookup per character, then the few
+    characters NFKC expands (… → ...) spliced in from the table. The same string."""
     if len(text) < 256:
         return _nfkc(text)
+    import numpy as np
+
     from .._unicode import code_points, translate_bmp
 
     lut, several = _nfkc_arrays()
     cps = code_points(text)
-    if (several[cps & 0xFFFF] & (cps < 0x10000)).any():
-        return _nfkc(text)
-    out = translate_bmp(cps, lut)
+    out = translate_bmp(cps, lut)  # an expanding character is left as it is (lut[c] == c)
+    expand = np.flatnonzero(several[cps & 0xFFFF] & (cps < 0x10000)).tolist()
+    if expand:
+        table = _nfkc_table()
+        pieces, at = [], 0
+        for i in expand:
+            pieces.append(out[at:i])
+            pieces.append(table[ord(out[i])])
+            at = i + 1
+        pieces.append(out[at:])
+        out = "".join(pieces)
     if unicodedata.is_normalized("NFKC", out):
         return out
     return unicodedata.normalize("NFKC", out)
