@@ -142,3 +142,70 @@ def test_matcher_does_not_use_global_jieba(matcher: PhraseMatcher) -> None:
 
     matcher.find("知道吗")
     assert matcher.tokenizer._jieba is not jieba.dt  # type: ignore[attr-defined]
+
+
+# ----------------------------------------------------- automaton insertion order
+_ORDER_TEXTS = [c[0] for c in CASES] + [
+    "您好请稍等我帮您查一下，感谢您的耐心等待，再见", "你是不是有病啊，没看我正忙着吗",
+    "宁好烧等一下啊", "神金病", "这个不归我们管你去找别人", "的了是在我有您"]
+
+
+def test_insertion_order_changes_no_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keys go into the automata most frequent characters first (a speed matter only):
+    with no counts, or with every count reversed, the findings are the same."""
+    from phrasecheck import matching
+    from phrasecheck.lexicon import load_lexicon
+
+    lexicon = load_lexicon()
+    shipped = matching.char_counts()
+    assert len(shipped) > 1000  # the table ships and loads
+    top = max(shipped.values())
+
+    def found(counts: dict[str, int]) -> list[list[tuple[int, int, str]]]:
+        monkeypatch.setattr(matching, "char_counts", lambda: counts)
+        matching._char_order.cache_clear()
+        matching._code_order.cache_clear()
+        m = PhraseMatcher(lexicon)
+        matching._char_order.cache_clear()
+        matching._code_order.cache_clear()
+        return [[(f.start, f.end, f.code) for f in m.findings(t, turn=0, role="agent")]
+                for t in _ORDER_TEXTS]
+
+    expected = found({})
+    assert any(expected)
+    assert found(shipped) == expected
+    assert found({ch: top - n for ch, n in shipped.items()}) == expected
+
+
+def test_placeholder_keys_are_never_reported() -> None:
+    """The common characters that start no phrase get placeholder keys (the character and
+    U+FFFF); text holding exactly that is still clean, in the exact and the sound pass."""
+    from phrasecheck import matching
+    from phrasecheck.lexicon import load_lexicon
+
+    m = PhraseMatcher(load_lexicon())
+    starters = {t.form[0] for t in m._targets if not t.phonetic}
+    extra = [ch for ch in sorted(matching.char_counts(), key=matching.char_counts().get,
+                                 reverse=True) if ch not in starters][:5]
+    assert extra
+    greeting = [f.code for f in m.findings("您好", turn=0, role="agent")]
+    assert greeting
+    for ch in extra:
+        assert m.scan(ch + "\uffff") == []
+        assert m.findings(ch + "\uffff嗯" + ch + "\uffff", turn=0, role="agent") == []
+        assert [f.code for f in m.findings("您好" + ch + "\uffff", turn=0, role="agent")
+                ] == greeting
+
+
+def test_shipped_char_counts_are_current() -> None:
+    """lexicons/charfreq.tsv is what tools/build_char_counts.py makes of the corpora."""
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("build_char_counts",
+                                                  root / "tools" / "build_char_counts.py")
+    assert spec is not None and spec.loader is not None
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert (root / "lexicons" / "charfreq.tsv").read_text("utf-8") == tool.build()

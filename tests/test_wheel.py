@@ -32,6 +32,7 @@ def test_wheel_contents(wheel: Path) -> None:
     assert "phrasecheck/py.typed" in names
     assert "phrasecheck/_data/lexicons/required.yaml" in names
     assert "phrasecheck/_data/lexicons/categories.yaml" in names
+    assert "phrasecheck/_data/lexicons/charfreq.tsv" in names
     assert "phrasecheck/presets/default.yaml" in names
     assert {"phrasecheck/models/tone.json", "phrasecheck/models/tone.tables",
             "phrasecheck/models/complaint.json", "phrasecheck/models/complaint.tables"} <= names

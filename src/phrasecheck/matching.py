@@ -22,8 +22,9 @@ cost of matching stays close to the cost of the bare automaton scan.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 from .lexicon import Lexicon, LexiconEntry
@@ -58,6 +59,90 @@ class Hit:
         return self.entry.code
 
 
+_PLACEHOLDERS = 40  # common characters that start no key but get a root child of their own
+_PLACEHOLDER_END = "\uffff"  # a noncharacter: a placeholder key is never a real one
+
+
+@dataclass(frozen=True)
+class _Order:
+    """Characters by how often text holds them: ``common`` most frequent first, ``rank``
+    their places in it."""
+
+    common: tuple[str, ...]
+    rank: dict[str, int]
+
+    @classmethod
+    def of(cls, counts: dict[str, int]) -> _Order:
+        common = tuple(sorted((ch for ch in counts if len(ch) == 1),
+                              key=lambda ch: (-counts[ch], ch)))
+        return cls(common, {ch: i for i, ch in enumerate(common)})
+
+
+@lru_cache(maxsize=1)
+def _char_order() -> _Order:
+    return _Order.of(char_counts())
+
+
+@lru_cache(maxsize=1)
+def _code_order() -> _Order:
+    """:func:`_char_order` for the sound codes: a code counts what its characters count."""
+    from .phonetic import sound_coder
+
+    coder = sound_coder()
+    counts: dict[str, int] = {}
+    for ch, n in char_counts().items():
+        code = coder.encode_phrase(ch)
+        if code is not None:
+            counts[code] = counts.get(code, 0) + n
+    return _Order.of(counts)
+
+
+def _automaton(words: dict[str, Any], order: _Order, placeholder: Callable[[str], Any]) -> Any:
+    """An Aho-Corasick automaton of ``words`` (key → value), the keys inserted most frequent
+    characters first.
+
+    pyahocorasick keeps a node's children in insertion order and finds the child for a
+    character by scanning them; the root has hundreds, so a character that starts no key
+    costs a scan of them all. In this order the characters text meets most are near the
+    front of the root's children, and the most common characters that start no key get a root
+    child anyway, through a placeholder key (the character and U+FFFF) whose value,
+    ``placeholder(key)``, the scan loops discard should text ever hold it. Which keys match,
+    and where, does not depend on the order (tests/test_matching.py checks it)."""
+    import ahocorasick  # one place imports it
+
+    starters = {k[0] for k in words}
+    keyed = dict(words)
+    for ch in [ch for ch in order.common if ch not in starters][:_PLACEHOLDERS]:
+        keyed[ch + _PLACEHOLDER_END] = placeholder(ch + _PLACEHOLDER_END)
+    automaton = ahocorasick.Automaton()
+    rank, last = order.rank.get, len(order.common)
+    # by the first character: the root's children are the ones that matter (a deeper node
+    # has a few at most)
+    for key in sorted(keyed, key=lambda k: (rank(k[0], last), k)):
+        automaton.add_word(key, keyed[key])
+    automaton.make_automaton()
+    return automaton
+
+
+@lru_cache(maxsize=1)
+def char_counts() -> dict[str, int]:
+    """How often each character occurs in service conversations
+    (``lexicons/charfreq.tsv``, written by ``tools/build_char_counts.py``); empty, and the
+    automata merely slower, if the table is missing."""
+    from .lexicon import default_lexicon_dir
+
+    try:
+        text = (default_lexicon_dir() / "charfreq.tsv").read_text("utf-8")
+    except OSError:
+        return {}
+    counts = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            ch, _, n = line.partition("\t")
+            counts[ch] = int(n)
+    return counts
+
+
 class _Target:
     """What one automaton key points at (precomputed so the scan loop does little work)."""
 
@@ -78,6 +163,16 @@ class _Target:
         self.needs_check = bool(allow) or token_boundary
         self.head = self.tail = ""  # the fixed parts of a finding's explanation
 
+    @classmethod
+    def placeholder(cls, key: str) -> _Target:
+        """The value of a placeholder key (see :func:`_automaton`): index -1, and an
+        allow-list that rejects it wherever it occurs, so that no hit on it is reported."""
+        t = cls.__new__(cls)
+        t.phonetic, t.index, t.form, t.length = False, -1, key, len(key)
+        t.category, t.allow, t.token_boundary, t.needs_check = "", ((key, 0),), False, True
+        t.head = t.tail = ""
+        return t
+
 
 class PhraseMatcher:
     """Find lexicon phrases in text. Built once; immutable and thread-safe afterwards."""
@@ -92,8 +187,6 @@ class PhraseMatcher:
         categories: Iterable[str] | None = None,
         phonetic: bool = True,
     ) -> None:
-        import ahocorasick  # one place imports it
-
         if overlap not in ("longest", "all"):
             raise ValueError(f"unknown overlap policy {overlap!r} (expected 'longest' or 'all')")
         self.lexicon = lexicon
@@ -103,23 +196,23 @@ class PhraseMatcher:
         self.entries = tuple(e for e in lexicon.entries
                              if wanted is None or e.category in wanted)
         self._targets: list[_Target] = []
-        automaton = ahocorasick.Automaton()
+        words: dict[str, tuple[int, bool, _Target]] = {}
         forms_for_jieba: list[str] = []
         for entry in self.entries:
             folded_allow = [self.normalizer.fold_phrase(a) for a in entry.allow]
             for form in entry.forms:
                 key = self.normalizer.fold_phrase(form)
-                if not key or key in automaton:
+                if not key or key in words:
                     continue  # lint reports duplicates; the first entry wins here
                 allow = [(a, i) for a in folded_allow for i in _find_all(a, key)]
                 target = _Target(len(self._targets), entry, key, allow,
                                  entry.needs_token_boundary(key))
                 self._targets.append(target)
-                automaton.add_word(key, (target.length, target.needs_check, target))
+                words[key] = (target.length, target.needs_check, target)
                 if len(key) > 1:
                     forms_for_jieba.append(key)
-        automaton.make_automaton()
-        self._automaton = automaton
+        self._automaton = _automaton(
+            words, _char_order(), lambda key: (len(key), True, _Target.placeholder(key)))
         self._phonetic_automaton = self._build_phonetic(phonetic) if phonetic else None
         cats = lexicon.categories
         for t in self._targets:
@@ -135,26 +228,24 @@ class PhraseMatcher:
     def _build_phonetic(self, enabled: bool) -> Any:
         """An automaton over the sound codes of every form (see :mod:`phrasecheck.phonetic`);
         each key points at a phonetic twin of the form's target."""
-        import ahocorasick
-
         from .phonetic import sound_coder
 
         coder = self._coder = sound_coder()
         self._exact_forms = {t.form: t for t in self._targets}
-        automaton = ahocorasick.Automaton()
+        words: dict[str, tuple[int, _Target]] = {}
         for t in list(self._targets):
             if t.phonetic:
                 continue
             key = coder.encode_phrase(t.form)
-            if key is None or key in automaton:
+            if key is None or key in words:
                 continue
             twin = _Target(len(self._targets), t.entry, t.form, [], True, phonetic=True)
             self._targets.append(twin)
-            automaton.add_word(key, (len(key), twin))
-        if not len(automaton):
+            words[key] = (len(key), twin)
+        if not words:
             return None
-        automaton.make_automaton()
-        return automaton
+        return _automaton(words, _code_order(),
+                          lambda key: (len(key), _Target.placeholder(key)))
 
     def __repr__(self) -> str:
         return (f"PhraseMatcher({len(self.entries)} entries, {len(self._targets)} forms, "
@@ -213,6 +304,8 @@ class PhraseMatcher:
         enc = self._coder.encode(norm, codes)
         spans, latin, runs = enc.spans, enc.latin, enc.runs
         for last, (length, t) in self._phonetic_automaton.iter(enc.codes):  # type: ignore[union-attr]
+            if t.index < 0:
+                continue  # a placeholder key (see _automaton)
             a, b = last + 1 - length, last + 1
             if spans is None:
                 start, end, spelled = a, b, False
