@@ -33,6 +33,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from .types import Finding, Turn
@@ -208,6 +209,19 @@ def _clause_after(text: str, end: int) -> str:
     return text[end:clause.start() if clause else len(text)]
 
 
+@lru_cache(maxsize=8192)
+def _pattern_cues(text: str) -> tuple[tuple[int, int, str, str], ...]:
+    """Announcements the patterns find in ``text`` (spaces ignored: ASR text 我 帮 您 查 一下),
+    as ``(start, end, words, "pattern")``. A function of the text alone, remembered: agent
+    turns repeat (scripts, canned replies)."""
+    flat, where = _without_spaces(text)
+    out = []
+    for m in _ANNOUNCE.finditer(flat):
+        a, b = where[m.start()], where[m.end() - 1] + 1
+        out.append((a, b, text[a:b], "pattern"))
+    return tuple(out)
+
+
 def _announce_cue(turn: Turn, found: Sequence[Finding]) -> tuple[str, str, int] | None:
     """The last announcement of a hold in an agent turn as ``(text, code, end)``, unless the
     agent answered after it in the same turn or ends the turn asking the customer something.
@@ -219,10 +233,7 @@ def _announce_cue(turn: Turn, found: Sequence[Finding]) -> tuple[str, str, int] 
     cues = [(f.start, f.end, f.text, f.code) for f in found if f.category == "hold"]
     if not cues and not _MAY_ANNOUNCE.search(text):
         return None  # no subject an announcement could start with (我 / 这边 / 咱们)
-    flat, where = _without_spaces(text)  # ASR text: 我 帮 您 查 一下
-    for m in _ANNOUNCE.finditer(flat):
-        a, b = where[m.start()], where[m.end() - 1] + 1
-        cues.append((a, b, text[a:b], "pattern"))
+    cues += _pattern_cues(text)
     cues = [c for c in cues if not _INSTRUCTION.search(_clause_after(text, c[1]))]
     if not cues:
         return None
