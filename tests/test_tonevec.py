@@ -190,6 +190,26 @@ def test_score_many_is_lazy_and_checks_its_input(demo: list[Conversation]) -> No
         list(analyzer.score_many(demo, batch=0))
 
 
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_score_many_holds_the_collector_only_while_it_scores(demo: list[Conversation],
+                                                            enabled: bool) -> None:
+    """The collector is paused while a chunk is scored, never while the caller's code runs
+    between results, and is left as the caller had it."""
+    import gc
+
+    analyzer = Analyzer()
+    seen = []
+    (gc.enable if enabled else gc.disable)()
+    try:
+        for _ in analyzer.score_many(demo[:10], batch=4):
+            seen.append(gc.isenabled())
+        assert seen == [enabled] * 10
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable()
+
+
 def test_keys_too_wide_to_pack_count_the_same(shipped: ToneModel, replies: pd.DataFrame,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     from phrasecheck import _tonevec
