@@ -161,7 +161,10 @@ _SLOW_TEXTS = st.lists(st.one_of(
 @given(_SLOW_TEXTS)
 def test_encode_equals_the_character_by_character_reference(text: str) -> None:
     coder = sound_coder()
+    enc = coder.encode(text)
+    assert coder.encode_parts(text) == (enc.codes, enc.spans, enc.latin, enc.runs)
     if re.search("[a-z嗯呃]", text) is None:
+        assert enc.spans is None and enc.codes == text.translate(coder._table)
         text += "嗯"
     assert coder.encode(text) == _encode_char_by_char(coder, text)
 

@@ -312,7 +312,11 @@ class Batch:
             np.cumsum(lens) - lens - starts, lens)
         feat = self._feat[idx]
         k = np.array([kk for _, kk, _ in wanted], dtype=np.int64)[which]
-        contrib = self._x[idx] * (sc.coef[feat, k] - sc.coef_mean[feat])
+        # take() on the flat coefficients: the same values as coef[feat, k], without
+        # numpy's slower two-dimensional fancy indexing
+        width = sc.coef.shape[1]
+        contrib = self._x.take(idx) * (sc.coef.ravel().take(feat * width + k)
+                                       - sc.coef_mean.take(feat))
         n_names = len(sc.names)
         keys, _, _, inverse = _groups(which * n_names + sc.name_id[feat],
                                       len(wanted) * n_names)

@@ -301,9 +301,8 @@ class PhraseMatcher:
         otherwise, on token boundaries, not itself a dictionary word, long enough for its
         kind (or spelled in Latin letters as whole runs). ``codes``: ``norm``'s sound codes
         by :meth:`SoundCoder.codes_many`, when already made."""
-        enc = self._coder.encode(norm, codes)
-        spans, latin, runs = enc.spans, enc.latin, enc.runs
-        for last, (length, t) in self._phonetic_automaton.iter(enc.codes):  # type: ignore[union-attr]
+        sounds, spans, latin, runs = self._coder.encode_parts(norm, codes)
+        for last, (length, t) in self._phonetic_automaton.iter(sounds):  # type: ignore[union-attr]
             if t.index < 0:
                 continue  # a placeholder key (see _automaton)
             a, b = last + 1 - length, last + 1

@@ -141,6 +141,22 @@ class SoundCoder:
             codes = text.translate(self._table)
         if _SLOW.search(text) is None:
             return Encoded(codes)
+        return self._encode_slow(text, codes)
+
+    def encode_parts(self, text: str, codes: str | None = None
+                     ) -> tuple[str, list[tuple[int, int]] | None, list[bool] | None,
+                                list[int] | None]:
+        """:meth:`encode` as a plain tuple ``(codes, spans, latin, runs)``: the matcher's
+        per-text call, without a result object for the common text that needs none."""
+        if codes is None:
+            codes = text.translate(self._table)
+        if _SLOW.search(text) is None:
+            return codes, None, None, None
+        enc = self._encode_slow(text, codes)
+        return enc.codes, enc.spans, enc.latin, enc.runs
+
+    def _encode_slow(self, text: str, codes: str) -> Encoded:
+        """:meth:`encode` of a text holding fillers or Latin letters."""
         out: list[str] = []
         spans: list[tuple[int, int]] = []
         latin: list[bool] = []
