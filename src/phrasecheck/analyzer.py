@@ -363,7 +363,9 @@ class Analyzer:
         """Score conversations in order, lazily; the same results as :meth:`score` one by
         one, faster: the agent turns of ``batch`` conversations at a time go to the
         reply-tone model in one call (the model scores a batch in numpy, to the bit as it
-        scores one reply)."""
+        scores one reply). Python's cyclic garbage collector is paused while a chunk is
+        scored (scoring makes no reference cycles), never while your code runs between
+        results, and is left as you had it."""
         if batch < 1:
             raise ValueError(f"batch={batch}: expected at least 1")
         chunk: list[Conversation] = []
