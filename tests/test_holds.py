@@ -252,3 +252,19 @@ def test_holds_never_crash_and_point_at_agent_turns(analyzer: Analyzer,
         assert c.turns[h.position].role == "agent"
         assert h.return_position is not None and c.turns[h.return_position].role == "agent"
         assert h.position < h.return_position
+
+
+def test_pattern_cues_are_remembered_for_short_turns_only() -> None:
+    """The announcement patterns' answer for a text is remembered (agent turns repeat), but
+    only for turns of up to _REMEMBERED_CHARS characters: a long turn is never kept."""
+    from phrasecheck import holds
+
+    holds._remembered_pattern_cues.cache_clear()
+    short = "好的 我帮您查一下"
+    long = short + "，" + "这个业务需要您本人带身份证原件到窗口办理" * 30
+    assert len(long) > holds._REMEMBERED_CHARS
+    assert holds._pattern_cues(short) == holds._scan_pattern_cues(short) != ()
+    assert holds._pattern_cues(short) == holds._scan_pattern_cues(short)
+    assert holds._pattern_cues(long) == holds._scan_pattern_cues(long) != ()
+    info = holds._remembered_pattern_cues.cache_info()
+    assert (info.currsize, info.hits) == (1, 1)

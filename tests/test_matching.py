@@ -208,4 +208,5 @@ def test_shipped_char_counts_are_current() -> None:
     assert spec is not None and spec.loader is not None
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
-    assert (root / "lexicons" / "charfreq.tsv").read_text("utf-8") == tool.build()
+    assert (root / "lexicons" / "charfreq.tsv").read_text("utf-8") == tool.build(), (
+        "lexicons/charfreq.tsv is out of date: run python tools/build_char_counts.py")

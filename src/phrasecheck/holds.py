@@ -209,17 +209,29 @@ def _clause_after(text: str, end: int) -> str:
     return text[end:clause.start() if clause else len(text)]
 
 
-@lru_cache(maxsize=8192)
+_REMEMBERED_CHARS = 400  # longer turns are scanned each time (the cache stays small)
+
+
 def _pattern_cues(text: str) -> tuple[tuple[int, int, str, str], ...]:
     """Announcements the patterns find in ``text`` (spaces ignored: ASR text 我 帮 您 查 一下),
-    as ``(start, end, words, "pattern")``. A function of the text alone, remembered: agent
-    turns repeat (scripts, canned replies)."""
+    as ``(start, end, words, "pattern")``. A function of the text alone, remembered for
+    turns of up to ``_REMEMBERED_CHARS`` characters: agent turns repeat (scripts, canned
+    replies)."""
+    if len(text) <= _REMEMBERED_CHARS:
+        return _remembered_pattern_cues(text)
+    return _scan_pattern_cues(text)
+
+
+def _scan_pattern_cues(text: str) -> tuple[tuple[int, int, str, str], ...]:
     flat, where = _without_spaces(text)
     out = []
     for m in _ANNOUNCE.finditer(flat):
         a, b = where[m.start()], where[m.end() - 1] + 1
         out.append((a, b, text[a:b], "pattern"))
     return tuple(out)
+
+
+_remembered_pattern_cues = lru_cache(maxsize=8192)(_scan_pattern_cues)
 
 
 def _announce_cue(turn: Turn, found: Sequence[Finding]) -> tuple[str, str, int] | None:
