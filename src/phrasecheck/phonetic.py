@@ -137,11 +137,7 @@ class SoundCoder:
     def encode(self, text: str, codes: str | None = None) -> Encoded:
         """Codes of (normalised) ``text``; characters without a sound stay as they are.
         ``codes``: ``text``'s translation by :meth:`codes_many`, when already made."""
-        if codes is None:
-            codes = text.translate(self._table)
-        if _SLOW.search(text) is None:
-            return Encoded(codes)
-        return self._encode_slow(text, codes)
+        return Encoded(*self.encode_parts(text, codes))
 
     def encode_parts(self, text: str, codes: str | None = None
                      ) -> tuple[str, list[tuple[int, int]] | None, list[bool] | None,
@@ -152,11 +148,11 @@ class SoundCoder:
             codes = text.translate(self._table)
         if _SLOW.search(text) is None:
             return codes, None, None, None
-        enc = self._encode_slow(text, codes)
-        return enc.codes, enc.spans, enc.latin, enc.runs
+        return self._encode_slow(text, codes)
 
-    def _encode_slow(self, text: str, codes: str) -> Encoded:
-        """:meth:`encode` of a text holding fillers or Latin letters."""
+    def _encode_slow(self, text: str, codes: str
+                     ) -> tuple[str, list[tuple[int, int]], list[bool], list[int]]:
+        """:meth:`encode_parts` of a text holding fillers or Latin letters."""
         out: list[str] = []
         spans: list[tuple[int, int]] = []
         latin: list[bool] = []
@@ -192,7 +188,7 @@ class SoundCoder:
                 runs.append(run)
             at = end
         plain(at, n)
-        return Encoded("".join(out), spans, latin, runs)
+        return "".join(out), spans, latin, runs
 
 
 def _fold_latin(s: str) -> str:
