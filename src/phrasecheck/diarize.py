@@ -188,7 +188,8 @@ def piece_features(texts: Sequence[str], kinds: Sequence[str], tokens: Sequence[
                    role_odds: Mapping[str, Sequence[float]]) -> list[list[str]]:
     """The tagger's features of every piece: its first and last characters and words, its
     neighbours' edges, the kinds of gap around it, whether the piece before asks something,
-    and the role model's log-odds for the piece and for windows around it (binned)."""
+    and the role model's log-odds for the piece, its neighbours and windows around it
+    (binned, some crossed with the gap kind or the question before)."""
     n = len(texts)
     out = []
     for i, t in enumerate(texts):
@@ -209,6 +210,15 @@ def piece_features(texts: Sequence[str], kinds: Sequence[str], tokens: Sequence[
         f.append(f"q={_asks(t)}")
         for name, odds in role_odds.items():
             f.append(f"{name}={_bin(odds[i])}")
+        if "r0" in role_odds:
+            r0 = role_odds["r0"]
+            # the neighbours' own sound, and how far a piece's sound counts after each kind
+            # of gap (a pause vs a jieba boundary in glued text)
+            f.append(f"pr0={_bin(r0[i - 1]) if i > 0 else 'x'}")
+            f.append(f"nr0={_bin(r0[i + 1]) if i + 1 < n else 'x'}")
+            f.append(f"k|r0={kinds[i]}|{_bin(r0[i])}")
+        if "r1" in role_odds and i > 0:  # an answer to a question sounds like its speaker
+            f.append(f"pq|r1={_asks(texts[i - 1])}|{_bin(role_odds['r1'][i])}")
         if "before" in role_odds and "rr3" in role_odds and i > 0:
             left, right = role_odds["before"][i], role_odds["rr3"][i]
             # the speech before the gap sounds like one side and the speech after like the other
@@ -273,6 +283,13 @@ class DiarizeModel:
         #: by likelihood misses speaker changes more often than it invents them, and this
         #: decoding bias, chosen by cross-validation on the training calls, evens that out
         self.change_bias = float(crf.get("change_bias", 0.0))
+        #: ``viterbi`` (the likeliest sequence of labels) or ``posterior`` (each piece's
+        #: likeliest role by its forward-backward marginals: fewer pieces wrong on average),
+        #: chosen by cross-validation on the training calls
+        self.decode = str(crf.get("decode", "viterbi"))
+        if self.decode not in ("viterbi", "posterior"):
+            raise ModelError(f"{source}: tagger decode must be viterbi or posterior, "
+                             f"not {self.decode!r}")
         if len(self._trans) != 4 or any(len(r) != 4 for r in self._trans) or any(
                 len(v) != 4 or not all(math.isfinite(x) for x in v)
                 for v in self._state.values()) or not math.isfinite(self.change_bias):
@@ -290,7 +307,8 @@ class DiarizeModel:
                               self.role_odds(chunks, pieces))
 
     def tag(self, feats: Sequence[Sequence[str]]) -> tuple[list[int], list[list[float]]]:
-        """Viterbi labels (indexes into :data:`LABELS`) and the forward-backward marginals."""
+        """Labels (indexes into :data:`LABELS`; Viterbi or posterior, see :attr:`decode`) and
+        the forward-backward marginals."""
         import numpy as np
 
         n = len(feats)
@@ -331,6 +349,10 @@ class DiarizeModel:
             bwd[i] = m + np.log(np.exp(c - m[:, None]).sum(axis=1))
         z = fwd[-1].max() + math.log(float(np.exp(fwd[-1] - fwd[-1].max()).sum()))
         marg = np.exp(fwd + bwd - z)
+        if self.decode == "posterior":  # each piece's likeliest role, then its likeliest label
+            agent = marg[:, 0] + marg[:, 1] >= marg[:, 2] + marg[:, 3]
+            path = np.where(agent, np.where(marg[:, 0] >= marg[:, 1], 0, 1),
+                            np.where(marg[:, 2] >= marg[:, 3], 2, 3)).tolist()
         return path, marg.tolist()
 
 
