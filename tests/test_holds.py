@@ -268,3 +268,99 @@ def test_pattern_cues_are_remembered_for_short_turns_only() -> None:
     assert holds._pattern_cues(long) == holds._scan_pattern_cues(long) != ()
     info = holds._remembered_pattern_cues.cache_info()
     assert (info.currsize, info.hits) == (1, 1)
+
+
+# --- the hold-announcement model ---------------------------------------------------------
+# A stand-in for the learned model: P(announcement) per position, so that these tests pin
+# down how detect_holds uses a score, whatever the shipped model says.
+
+UNCUED = "我进预约系统里翻翻后面哪天还有空位，电话别挂啊。"  # no cue, no pattern
+
+
+def scored(probs: dict[int, float]) -> Any:
+    return lambda p: (probs[p], f"clause {p}") if p in probs else (0.0, "")
+
+
+MODEL_CASES = [
+    ("an announcement only the model finds, the customer waits, the agent comes back",
+     conv(("agent", UNCUED), ("customer", "好"), ("agent", "喂，还在吗？礼拜四上午还有号。")),
+     {0: 0.9}, 0.5, [(0, 2, "announced+return", 0.9)]),
+    ("the model's score below the threshold",
+     conv(("agent", UNCUED), ("customer", "好"), ("agent", "喂，还在吗？礼拜四上午还有号。")),
+     {0: 0.4}, 0.5, []),
+    ("no threshold in the settings: the model is not asked",
+     conv(("agent", UNCUED), ("customer", "好"), ("agent", "喂，还在吗？礼拜四上午还有号。")),
+     {0: 0.9}, None, []),
+    ("the customer carries the talk on: no return, whatever the model says",
+     conv(("agent", UNCUED), ("customer", "对了，我想顺便问一下能不能改到下午"),
+          ("agent", "下午也可以。")),
+     {0: 0.9}, 0.5, []),
+    ("a silence confirms it in a timed call although the customer spoke",
+     conv(("agent", UNCUED, 0.0, 4.0), ("customer", "那你快点，我还要上班呢", 5.0, 7.0),
+          ("agent", "礼拜四上午还有号。", 60.0, 63.0)),
+     {0: 0.9}, 0.5, [(0, 2, "announced+silence", 0.9)]),
+    ("the agent's next turn announces a hold itself and says nothing of coming back",
+     conv(("agent", UNCUED), ("customer", "好"),
+          ("agent", "请稍等，我帮您查一下这个号。"), ("customer", "嗯"),
+          ("agent", "让您久等了，查到了。")),
+     {0: 0.9}, 0.5, [(2, 4, "announced+return", None)]),
+    ("a cue or pattern wins over the model: the model is asked only where they find nothing",
+     conv(("agent", "请稍等，我帮您查一下。"), ("customer", "好"), ("agent", "查到了。")),
+     {0: 0.9}, 0.5, [(0, 2, "announced+return", None)]),
+]
+
+
+@pytest.mark.parametrize(("why", "c", "probs", "threshold", "expected"), MODEL_CASES,
+                         ids=[m[0] for m in MODEL_CASES])
+def test_holds_with_the_announcement_model(analyzer: Analyzer, why: str, c: Conversation,
+                                           probs: dict[int, float], threshold: float | None,
+                                           expected: list[tuple[Any, ...]]) -> None:
+    settings_ = {"hold_gap_seconds": 30, "hold_model_threshold": threshold}
+    got = detect_holds(c.turns, analyzer.turn_findings(c), settings_,
+                       announce_score=scored(probs))
+    assert [(h.turn, h.return_turn, h.how, h.score) for h in got] == expected, why
+
+
+def test_model_hold_explains_its_score_and_clause(analyzer: Analyzer) -> None:
+    c = MODEL_CASES[0][1]
+    [h] = detect_holds(c.turns, analyzer.turn_findings(c), {"hold_model_threshold": 0.5},
+                       announce_score=scored({0: 0.87}))
+    assert h.cue_code == "model" and h.cue == "clause 0"
+    assert "model P=0.87" in h.explain() and "“clause 0”" in h.explain()
+    assert h.to_dict()["score"] == 0.87
+
+
+def test_shipped_hold_model_is_used_by_the_default_policy() -> None:
+    """The default policy sets hold_model_threshold and the wheel ships models/hold.json:
+    an uncued announcement is judged by the model, the evidence names its probability and
+    the clause; without the model (hold_model=None) the same call has no hold."""
+    c = conv(("agent", "您好，请问办什么业务？"), ("customer", "我想约个专家号。"),
+             ("agent", UNCUED), ("customer", "好"),
+             ("agent", "喂，还在吗？我翻了一遍，礼拜四上午九点二十还有号。"),
+             ("customer", "那就礼拜四吧，谢谢。"), ("agent", "好的，给您约上了，再见。"))
+    with_model = Analyzer(model=None, complaint_model=None)
+    assert with_model.policy.settings["hold_model_threshold"] is not None
+    p, clause = with_model.announce_score(UNCUED)
+    assert p >= with_model.policy.settings["hold_model_threshold"]
+    assert clause and clause in UNCUED
+    wait = with_model.score(c).rule("wait_before_hold")
+    assert wait.outcome == "fail"  # no 请稍等 before the hold
+    assert any("model P=" in e.note for e in wait.evidence)
+    without = Analyzer(model=None, complaint_model=None, hold_model=None)
+    assert without.score(c).rule("wait_before_hold").outcome == "na"
+
+
+def test_hold_model_threshold_is_validated(tmp_path: Any) -> None:
+    from phrasecheck.errors import PolicyError
+    from phrasecheck.policy import load_policy
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nextends: default\nsettings: {hold_model_threshold: 1.5}\n",
+                   encoding="utf-8")
+    with pytest.raises(PolicyError, match="hold_model_threshold"):
+        load_policy(bad)
+    off = tmp_path / "off.yaml"
+    off.write_text("version: 1\nextends: default\nsettings: {hold_model_threshold: null}\n",
+                   encoding="utf-8")
+    assert load_policy(off).settings["hold_model_threshold"] is None
+    assert Analyzer(off, model=None, complaint_model=None)._announce_fn(()) is None

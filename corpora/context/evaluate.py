@@ -44,9 +44,14 @@ MODELS = ROOT / "src" / "phrasecheck" / "models"
 EVAL_OUT = HERE / "EVAL.md"
 RULES = ("apology_after_complaint", "wait_before_hold", "thanks_after_hold")
 THRESHOLDS = (0.4, 0.5, 0.6, 0.7, 0.8)
+#: thresholds of the hold-announcement model tried by cross-validation (None: no model)
+HOLD_THRESHOLDS = (None, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+HOLD_RULES = ("wait_before_hold", "thanks_after_hold")
 CV_FOLDS = 5
 #: decoding biases of the diarisation tagger tried by cross-validation on the training calls
 CHANGE_BIASES = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)
+#: decodings of the diarisation tagger tried by cross-validation (see DiarizeModel.decode)
+DECODERS = ("viterbi", "posterior")
 DIAR_FOLDS = 4
 RUDE = {"rude", "arrogant", "profanity", "threat", "blame"}
 EVASIVE = {"deflect", "stonewall", "refuse"}
@@ -100,6 +105,21 @@ def outcomes(analyzer: Any, item: Mapping[str, Any], verdicts: Mapping[int, Any]
             rule = dataclasses.replace(rule, spec={**rule.spec, "trigger": trig})
         out[rid] = evaluate_rule(rule, facts).outcome
     return out
+
+
+def hold_outcomes(analyzer: Any, item: Mapping[str, Any], threshold: float | None
+                  ) -> dict[str, str]:
+    """The two hold rules' outcomes with ``analyzer``'s hold model at ``threshold`` (None:
+    the lexicon's cues and the announcement patterns alone)."""
+    from phrasecheck.rules import evaluate_rule
+
+    conv = conversation(item)
+    turns = conv.turns
+    facts, _ = analyzer._facts(conv)
+    facts = dataclasses.replace(
+        facts, settings={**facts.settings, "hold_model_threshold": threshold},
+        announce=lambda p: analyzer.announce_score(turns[p].text))
+    return {rid: evaluate_rule(analyzer.policy.rule(rid), facts).outcome for rid in HOLD_RULES}
 
 
 # ------------------------------------------------------------------------- baseline
@@ -219,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cust_tr, cust_te = M.split(customer, "customer")
     replies = load_replies(ROOT / "corpora" / "replies")
     demo = [c for c in read_conversations(ROOT / "corpora" / "demo") if hasattr(c, "turns")]
-    cues = Analyzer(model=None, complaint_model=None)
+    cues = Analyzer(model=None, complaint_model=None, hold_model=None)
     lines: list[str] = []
     say = lines.append
 
@@ -243,6 +263,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = max(sweep, key=lambda r: (round(r[3], 3), r[0]))[0]
     preset = float(cues.policy.rule("apology_after_complaint").spec["trigger"]["threshold"])
 
+    # 2b. the hold model's threshold, by cross-validation on the training conversations: each
+    # fold's conversations are judged by a hold model trained without them
+    hold_pairs: dict[float | None, list[tuple[str, str]]] = {t: [] for t in HOLD_THRESHOLDS}
+    for k in range(CV_FOLDS):
+        fold_an = Analyzer(model=None, complaint_model=None,
+                           hold_model=M.train_hold([c for c, f in zip(ctx_tr, folds_x)
+                                                    if f != k]))
+        for j, item in enumerate(ctx_tr):
+            if folds_x[j] == k:
+                for t in HOLD_THRESHOLDS:
+                    got_h = hold_outcomes(fold_an, item, t)
+                    hold_pairs[t] += [(item["gold"][rid], got_h[rid]) for rid in HOLD_RULES]
+    hold_sweep = [(t, *prf(*defect_counts(pairs)),
+                   sum(g == q for g, q in pairs) / len(pairs))
+                  for t, pairs in hold_pairs.items()]
+    hold_chosen = max(hold_sweep, key=lambda r: (round(r[3], 3), r[0] or 0.0))[0]
+    hold_preset = cues.policy.settings.get("hold_model_threshold")
+
     # 3. train on all training items
     complaint = M.train_complaint(cust_tr, ctx_tr, cues)
     complaint_spec = complaint.to_dict()
@@ -251,25 +289,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     complaint = ToneModel(complaint_spec)
     # the tagger's change bias, by cross-validation on the training calls: each fold's calls
     # are tagged by a model trained without them, at every bias (decoding only, one training
-    # per fold); the most accurate bias wins, ties to the smaller
-    bias_ok: Counter[float] = Counter()
+    # per fold), with Viterbi and with posterior decoding; the most accurate setting wins,
+    # ties to Viterbi and to the smaller bias
+    bias_ok: Counter[tuple[str, float]] = Counter()
     bias_n = 0
     for k in range(DIAR_FOLDS):
         fold_spec = M.train_diarize([c for i, c in enumerate(calls_tr) if i % DIAR_FOLDS != k],
                                     ctx_tr, replies["text"].tolist(),
                                     [r["text"] for r in cust_tr], demo)
         inside = [c for i, c in enumerate(calls_tr) if i % DIAR_FOLDS == k]
-        for b in CHANGE_BIASES:
-            fold_spec["tagger"]["change_bias"] = b
-            got, tot = utterance_accuracy(inside, DiarizeModel(fold_spec))
-            bias_ok[b] += got["all"]
+        for dec in DECODERS:
+            for b in CHANGE_BIASES:
+                fold_spec["tagger"]["change_bias"] = b
+                fold_spec["tagger"]["decode"] = dec
+                got, tot = utterance_accuracy(inside, DiarizeModel(fold_spec))
+                bias_ok[dec, b] += got["all"]
         bias_n += tot["all"]
-    bias_sweep = [(b, bias_ok[b] / bias_n) for b in CHANGE_BIASES]
-    change_bias = max(bias_sweep, key=lambda r: (round(r[1], 4), -r[0]))[0]
+    bias_sweep = [(dec, b, bias_ok[dec, b] / bias_n) for dec in DECODERS for b in CHANGE_BIASES]
+    decode, change_bias, _ = max(bias_sweep, key=lambda r: (round(r[2], 4),
+                                                            -DECODERS.index(r[0]), -r[1]))
     diar_spec = M.train_diarize(calls_tr, ctx_tr, replies["text"].tolist(),
-                                [r["text"] for r in cust_tr], demo, change_bias=change_bias)
+                                [r["text"] for r in cust_tr], demo, change_bias=change_bias,
+                                decode=decode)
     diarizer = DiarizeModel(diar_spec)
+    hold = M.train_hold(ctx_tr)
+    hold_spec = hold.to_dict()
+    hold_spec["training"].update({"context_conversations": len(ctx_tr)})
+    hold = ToneModel(hold_spec)
     if not args.no_write_model:
+        hold.save(MODELS / "hold.json")
         from phrasecheck.classify.tables import write_tables
 
         complaint.save(MODELS / "complaint.json")  # the canonical JSON the tables check
@@ -279,7 +327,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.train_only:
         print(f"threshold sweep (training CV): {sweep}; chosen {chosen:g}, preset {preset:g}")
-        print(f"change bias sweep (training CV): {bias_sweep}; chosen {change_bias:g}")
+        print(f"decoding sweep (training CV): {bias_sweep}; chosen {decode} {change_bias:g}")
+        print(f"hold model threshold sweep (training CV): {hold_sweep}; chosen {hold_chosen}, "
+              f"preset {hold_preset}")
         print(f"models written in {time.time() - t0:.0f} s")
         return 0
 
@@ -307,7 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return f"| {name} | {p:.3f} | {r:.3f} | {f:.3f} | {pn:.3f} | {rn:.3f} | {fnn:.3f} |"
 
     # 4b. the three context rules per conversation (held out)
-    an = Analyzer(model=None, complaint_model=complaint)
+    an = Analyzer(model=None, complaint_model=complaint, hold_model=hold)
     got = {item["id"]: outcomes(an, item, verdicts_of(complaint, cues, item))
            for item in ctx_te}
     base = {item["id"]: baseline_outcomes(item, cues) for item in ctx_te}
@@ -334,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # 4c. undiarised calls: roles and outcomes (held out)
     ok, n = utterance_accuracy(calls_te, diarizer)
-    scorer = Analyzer(model="default", complaint_model=complaint)
+    scorer = Analyzer(model="default", complaint_model=complaint, hold_model=hold)
     outcome_agree: Counter[str] = Counter()
     oracle_agree: Counter[str] = Counter()
     from phrasecheck.readers._common import Options, finish, Builder, RawTurn  # noqa: I001
@@ -390,7 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "features or parameters, not the threshold below, not the hold and complaint rules "
         "(those were developed against the training conversations only).")
     say("")
-    say("How often the held-out split has been looked at: nine times. On 2026-12-02 it gave "
+    say("How often the held-out split has been looked at: ten times. On 2026-12-02 it gave "
         "a context-rule defect F1 of 0.871; the hold announcements were then widened using the "
         "training conversations only (commit 966346e: 18 disagreements with their gold to 0), "
         "and the second look gave 0.882 and a role accuracy of 0.866. On 2026-12-03 new "
@@ -424,9 +474,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "at the policy's 0.8 (context-rule F1 0.889, role accuracy 0.8925), while training "
         "cross-validation now chose 0.7 again: the two thresholds are within a few training "
         "conversations of each other, and the rule picks whichever is ahead. The default "
-        "policy was set back to 0.7 as the rule says; this run, the ninth look, measures the "
-        "shipped setting, and nothing else was changed after the eighth. Treat the figures "
-        "as slightly optimistic for the repeated looks.")
+        "policy was set back to 0.7 as the rule says; the ninth look measured the shipped "
+        "setting (context-rule F1 0.876, role accuracy 0.8925). On 2026-12-03 new items were "
+        "written again: 42 conversations (context_e; 17 of them fall in the held-out split, "
+        "fresh), 24 undiarised calls (calls_e; 10 held out) and 200 customer turns (turns_f; "
+        "34 held out). On the 25 new training conversations the hold patterns found only half "
+        "of the defective holds (announcements in words the patterns do not know: "
+        "我进预约系统里翻翻, 我拍几张照片发过去问问), so a learned hold-announcement model was "
+        "added, asked only where cues and patterns find nothing (section 1b chooses its "
+        "threshold on the training conversations). The diariser's tagger got features of the "
+        "neighbouring pieces' sound, chosen by 4-fold cross-validation on the training calls "
+        "(0.887 against 0.878 on the 93 earlier training calls; 0.876 against 0.875 on the "
+        "107 with the new ones). This run, the tenth look, measures that; nothing was chosen "
+        "on the held-out split. Treat the figures as slightly optimistic for the repeated "
+        "looks.")
     say("")
     say("## 1. Complaint threshold (training items, 5-fold cross-validation)")
     say("")
@@ -442,6 +503,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     say(f"Chosen: **{chosen:g}** (highest F1; ties to the higher threshold). The default "
         f"policy uses {preset:g}" + ("." if preset == chosen else
                                      " — **it differs: update presets/default.yaml**."))
+    say("")
+    say("### 1b. Hold-announcement model threshold (training items, 5-fold cross-validation)")
+    say("")
+    say("`wait_before_hold` and `thanks_after_hold` together on the training conversations, "
+        "each conversation judged with a hold-announcement model (agent turns, character and "
+        "word n-grams, logistic regression) that did not see it. The model is asked only about "
+        "agent turns in which the lexicon's hold cues and the announcement patterns find "
+        "nothing, and only where the other side of the wait is there (a silence, a return "
+        "phrase, or no customer talk before the agent's next turn). `off`: cues and patterns "
+        "alone.")
+    say("")
+    say("| threshold | defect precision | defect recall | defect F1 | agreement |")
+    say("|---:|---:|---:|---:|---:|")
+    for th, p, r, f, a in hold_sweep:
+        mark = " **(chosen)**" if th == hold_chosen else ""
+        say(f"| {'off' if th is None else f'{th:g}'}{mark} | {p:.3f} | {r:.3f} | {f:.3f} "
+            f"| {a:.3f} |")
+    say("")
+    say(f"Chosen: **{hold_chosen}** (highest F1; ties to the higher threshold). The default "
+        f"policy uses {hold_preset}" + ("." if hold_preset == hold_chosen else
+                                        " — **it differs: update presets/default.yaml**."))
     say("")
     say("## 2. Complaint detector, per customer turn (held out)")
     say("")
@@ -493,14 +575,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "characters land in a turn of its gold role. Target: >= 0.90.")
     say("")
     say(f"The tagger's decoding bias towards speaker changes (`change_bias`, added to every "
-        f"stretch start) was chosen by {DIAR_FOLDS}-fold cross-validation on the "
-        f"{len(calls_tr)} training calls (utterance role accuracy; the held-out calls play no "
-        "part):")
+        f"stretch start) and its decoding (Viterbi: the likeliest label sequence; posterior: "
+        f"each piece's likeliest role) were chosen by {DIAR_FOLDS}-fold cross-validation on "
+        f"the {len(calls_tr)} training calls (utterance role accuracy; the held-out calls play "
+        "no part):")
     say("")
-    say("| change bias | training CV role accuracy |")
-    say("|---:|---:|")
-    for b, a in bias_sweep:
-        say(f"| {b:g}{' **(chosen)**' if b == change_bias else ''} | {a:.3f} |")
+    say("| change bias | training CV role accuracy, Viterbi | … posterior |")
+    say("|---:|---:|---:|")
+    acc = {(dec, b): a for dec, b, a in bias_sweep}
+    for b in CHANGE_BIASES:
+        cells = [f"{acc[dec, b]:.4f}" + (" **(chosen)**" if (dec, b) == (decode, change_bias)
+                                         else "") for dec in DECODERS]
+        say(f"| {b:g} | {' | '.join(cells)} |")
     say("")
     say("| layout | utterances | role accuracy |")
     say("|---|---:|---:|")

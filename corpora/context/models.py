@@ -219,7 +219,7 @@ def train_diarize(calls: Sequence[Mapping[str, Any]], context: Sequence[Mapping[
                   replies: Sequence[str], customer: Sequence[str], demo: Sequence[Any],
                   role_params: Mapping[str, Any] | None = None,
                   crf_params: Mapping[str, Any] | None = None,
-                  change_bias: float = 0.0) -> dict[str, Any]:
+                  change_bias: float = 0.0, decode: str = "viterbi") -> dict[str, Any]:
     """The diarisation model: a role model on every training text, and a CRF tagger trained
     on features whose role-model log-odds are cross-fitted (each sequence's come from a role
     model that never saw it), so the tagger learns how far the role model can be trusted on
@@ -274,7 +274,7 @@ def train_diarize(calls: Sequence[Mapping[str, Any]], context: Sequence[Mapping[
     return {"format": "phrasecheck-diarize-model", "format_version": 1,
             "roles": role_model.to_dict(),
             "tagger": {"labels": list(LABELS), "state": dict(sorted(state.items())),
-                       "transitions": trans, "change_bias": change_bias,
+                       "transitions": trans, "change_bias": change_bias, "decode": decode,
                        "params": {**CRF_PARAMS, **(crf_params or {})}},
             "training": {"calls": len(calls), "conversations": len(convs),
                          "role_rows": len(texts), "sequences": len(seqs)}}
@@ -324,3 +324,29 @@ def train_complaint(customer_rows: Sequence[Mapping[str, str]],
     texts, labels = complaint_examples(customer_rows, context)
     kw = {**COMPLAINT_PARAMS, **params}
     return train_text_model(with_cue(texts, analyzer), labels, **kw)
+
+
+# ------------------------------------------------------------------------- holds
+
+
+def hold_examples(context: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[str]]:
+    """``(texts, hold|none)``: every agent turn of the context conversations, ``hold`` where
+    the gold names it as the turn that announces a hold (look-alikes, which the gold lists as
+    not-holds, and every other agent turn are ``none``)."""
+    texts, labels = [], []
+    for conv in context:
+        gold = {h["turn"] for h in conv.get("gold", {}).get("holds", [])}
+        for i, t in enumerate(conv["turns"]):
+            if t["role"] == "agent":
+                texts.append(t["text"])
+                labels.append("hold" if i in gold else "none")
+    return texts, labels
+
+
+# the complaint detector's features and regularisation, kept for the hold model (not tuned)
+HOLD_PARAMS = {"features": "char+word", "unigram_weight": 0.5, "C": 3.0}
+
+
+def train_hold(context: Sequence[Mapping[str, Any]], **params: Any) -> Any:
+    texts, labels = hold_examples(context)
+    return train_text_model(texts, labels, **{**HOLD_PARAMS, **params})

@@ -54,6 +54,9 @@ class _Settings(_Strict):
     hold_gap_seconds: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     # an unannounced silence this long is a hold (null: never)
     silent_hold_seconds: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    # an agent turn the hold-announcement model scores at least this is an announcement
+    # (a hold once the agent comes back); null: lexicon cues and patterns only
+    hold_model_threshold: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
     # the share of each tone label expected in real traffic (the tone model's deployment
     # prior), e.g. {ok: 0.97, rude: 0.01, evasive: 0.02}
     tone_prior: dict[Literal["ok", "rude", "evasive", "deflect", "stonewall"],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from importlib.abc import Traversable
@@ -56,6 +57,11 @@ class Analyzer:
     complaint_model:
         the complaint detector for customer turns (:mod:`phrasecheck.complaints`), given like
         ``model``; ``None`` finds complaints by the lexicon's cues alone.
+    hold_model:
+        the hold-announcement model for agent turns (:mod:`phrasecheck.holds`), given like
+        ``model``; used where the lexicon's hold cues and the announcement patterns find
+        nothing, at the policy's ``settings.hold_model_threshold``. ``None``: cues and patterns
+        alone.
     overlap:
         ``"longest"`` (default) or ``"all"``; see :mod:`phrasecheck.matching`.
     """
@@ -69,6 +75,7 @@ class Analyzer:
         lexicon: Lexicon | None = None,
         model: ModelSpec = "default",
         complaint_model: ModelSpec = "default",
+        hold_model: ModelSpec = "default",
         overlap: Overlap = "longest",
         normalizer: Normalizer | None = None,
         tokenizer: Tokenizer | None = None,
@@ -105,6 +112,15 @@ class Analyzer:
                 lb, t = r.spec["label"], float(r.spec.get("threshold", 0.5))
                 self._thresholds[lb] = min(t, self._thresholds.get(lb, t))
         self._complaint_spec = complaint_model
+        self._hold_spec = hold_model
+        self._hold_model: Any = None
+        self._hold_loaded = False
+        # the hold-announcement model runs only when a rule is triggered by holds and the
+        # policy sets its threshold
+        self._hold_threshold: float | None = self.policy.settings.get("hold_model_threshold")
+        self._needs_hold_model = self._hold_threshold is not None and any(
+            r.kind == "context" and r.spec["trigger"].get("event") == "hold"
+            for r in self.policy.rules)
         self._complaint_model: Any = None
         self._complaint_loaded = False
         # the complaint detector runs only when a rule is triggered by complaint events
@@ -164,6 +180,16 @@ class Analyzer:
                     self._complaint_loaded = True
         return self._complaint_model
 
+    @property
+    def hold_model(self) -> Any:
+        """The hold-announcement model, loaded on first use (``None`` when there is none)."""
+        if not self._hold_loaded:
+            with self._lock:
+                if not self._hold_loaded:
+                    self._hold_model = _load_model(self._hold_spec, "hold")
+                    self._hold_loaded = True
+        return self._hold_model
+
     def warm(self) -> Analyzer:
         """Build every matcher and load jieba's dictionary and the models now rather than
         on first use."""
@@ -178,6 +204,10 @@ class Analyzer:
                 warm_complaints()
             else:
                 self.complaint_model.predict(["你们怎么回事"])
+        if self._needs_hold_model and self.hold_model is not None:
+            warm_holds = getattr(self.hold_model, "warm", None)
+            if warm_holds is not None:
+                warm_holds()
         if self.model is not None:
             warm = getattr(self.model, "warm", None)
             if warm is not None:
@@ -279,7 +309,8 @@ class Analyzer:
         turns = conversation.turns
         return Facts(conversation, per_turn, self._tone_fn(turns, tones),
                      {**self.policy.settings, "complaint_threshold": self._complaint_threshold},
-                     complaint=self._complaint_fn(turns, per_turn, complaints)), reported
+                     complaint=self._complaint_fn(turns, per_turn, complaints),
+                     announce=self._announce_fn(turns)), reported
 
     def complaint_verdicts(self, texts: Sequence[str], cues: Sequence[bool]
                            ) -> list[ComplaintVerdict]:
@@ -324,6 +355,34 @@ class Analyzer:
             return cache.get(i)
 
         return verdict
+
+    def announce_score(self, text: str) -> tuple[float, str]:
+        """The hold-announcement model's P(announcement) for an agent turn, and the clause of
+        the turn that scores highest (the evidence a report shows). Requires a hold model."""
+        model = self.hold_model
+        if model is None:
+            raise RuntimeError("no hold-announcement model is loaded")
+        p = _probability(model, [text], "hold")[0]
+        clauses = [c for c in _CLAUSE.split(text) if c.strip()]
+        if len(clauses) <= 1:
+            return p, text.strip()
+        probs = _probability(model, clauses, "hold")
+        return p, max(zip(probs, clauses), key=lambda pc: pc[0])[1].strip()
+
+    def _announce_fn(self, turns: Sequence[Turn]) -> Any:
+        if not self._needs_hold_model or self.hold_model is None:
+            return None
+        cache: dict[int, tuple[float, str]] = {}
+
+        def announce(i: int) -> tuple[float, str] | None:
+            if turns[i].role != "agent" or not turns[i].text.strip():
+                return None
+            got = cache.get(i)
+            if got is None:
+                got = cache[i] = self.announce_score(turns[i].text)
+            return got
+
+        return announce
 
     def _tone_fn(self, turns: Sequence[Turn],
                  known: Mapping[int, ToneResult | None] | None = None) -> Any:
@@ -482,6 +541,18 @@ def _predict_shared(model: Any, texts: list[str]) -> Sequence[ToneResult]:
     got: Sequence[ToneResult] = (shared(texts) if shared is not None
                                  else model.predict(texts))
     return got
+
+
+# where an agent turn is cut into clauses for the hold model's evidence: punctuation, and
+# pauses (runs of spaces) in ASR text
+_CLAUSE = re.compile(r"[，。！？；,.!?;…]+|\s{1,}")
+
+
+def _probability(model: Any, texts: Sequence[str], label: str) -> list[float]:
+    lean = getattr(model, "label_probabilities", None)
+    if lean is not None and label in getattr(model, "labels", ()):
+        return [float(p) for p, _ in lean(list(texts), label)]
+    return [float(r.probabilities.get(label, 0.0)) for r in model.predict(list(texts))]
 
 
 def _load_model(spec: ModelSpec, name: str = "tone") -> Any:

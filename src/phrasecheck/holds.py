@@ -31,14 +31,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from .types import Finding, Turn
 
-__all__ = ["HoldEvent", "announcement", "detect_holds", "is_backchannel"]
+__all__ = ["AnnounceFn", "HoldEvent", "announcement", "detect_holds", "is_backchannel"]
+
+#: ``announce_score(position)``: the hold-announcement model's P(announcement) for the agent
+#: turn at ``position`` and the words that weigh most for it, or ``None`` (no model).
+AnnounceFn = Callable[[int], "tuple[float, str] | None"]
 
 #: What the agent says when coming back from a hold (lexicon categories).
 RETURN_CATEGORIES = ("wait_thanks", "hold_return")
@@ -116,10 +120,15 @@ class HoldEvent:
     cue_code: str | None = None
     gap: float | None = None
     return_cue: str | None = None
+    #: P(announcement) from the hold-announcement model, when the model found it
+    score: float | None = None
 
     def explain(self) -> str:
         parts = []
-        if self.cue is not None:
+        if self.cue is not None and self.score is not None:
+            parts.append(f"turn {self.turn} announces a hold, model P={self.score:.2f} "
+                         f"(“{self.cue}”)")
+        elif self.cue is not None:
             parts.append(f"turn {self.turn} announces “{self.cue}” ({self.cue_code})")
         else:
             parts.append(f"no announcement after turn {self.turn}")
@@ -132,7 +141,8 @@ class HoldEvent:
     def to_dict(self) -> dict[str, Any]:
         return {"turn": self.turn, "return_turn": self.return_turn, "how": self.how,
                 "cue": self.cue, "cue_code": self.cue_code, "gap": self.gap,
-                "return_cue": self.return_cue, "explanation": self.explain()}
+                "return_cue": self.return_cue, "score": self.score,
+                "explanation": self.explain()}
 
 
 def _end(t: Turn) -> float | None:
@@ -286,7 +296,8 @@ def _settings_seconds(settings: Mapping[str, Any], key: str, default: float | No
 
 def detect_holds(turns: Sequence[Turn], findings: Sequence[Sequence[Finding]],
                  settings: Mapping[str, Any] | None = None,
-                 channel: str | None = None) -> list[HoldEvent]:
+                 channel: str | None = None,
+                 announce_score: AnnounceFn | None = None) -> list[HoldEvent]:
     """Every hold in a conversation, in order (see the module docstring for the evidence).
 
     ``findings[i]`` are the lexicon findings (cue and required kinds) of ``turns[i]``.
@@ -297,6 +308,7 @@ def detect_holds(turns: Sequence[Turn], findings: Sequence[Sequence[Finding]],
     gap_s = _settings_seconds(settings, "hold_gap_seconds", 30.0)
     assert gap_s is not None
     silent_s = _settings_seconds(settings, "silent_hold_seconds", 2 * gap_s)
+    model_s = _settings_seconds(settings, "hold_model_threshold", None)
     n = len(turns)
     next_agent: list[int | None] = [None] * n
     nxt: int | None = None
@@ -311,16 +323,39 @@ def detect_holds(turns: Sequence[Turn], findings: Sequence[Sequence[Finding]],
         if t.role != "agent":
             continue
         announced = _announce_cue(t, findings[p])
-        if announced is None:
-            continue
-        cue_text, cue_code, _ = announced
         q = next_agent[p]
         if q is None:
             continue
+        score: float | None = None
+        if announced is None:
+            if announce_score is None or model_s is None:
+                continue
+            # the model's view, asked only where the other side of the wait is there: a
+            # silence, a return phrase, or nothing from the customer that carries the talk on
+            silence = _silence_before(turns, q)
+            back = next((f for f in findings[q] if f.category in RETURN_CATEGORIES), None)
+            between = [k for k in range(p + 1, q) if turns[k].role == "customer"]
+            timed_out = silence is not None and silence >= gap_s
+            if not (timed_out or back is not None
+                    or all(is_backchannel(turns[k].text) for k in between)):
+                continue
+            # an agent turn that itself announces a wait, with nothing that says it is back,
+            # is the next announcement, not the return from this one
+            if not timed_out and back is None and _announce_cue(turns[q], findings[q]):
+                continue
+            got = announce_score(p)
+            if got is None or got[0] < model_s:
+                continue
+            score, cue_text = round(got[0], 4), got[1]
+            announced = (cue_text, "model", len(t.text))
+        cue_text, cue_code, _ = announced
         silence = _silence_before(turns, q)
         back = next((f for f in findings[q] if f.category in RETURN_CATEGORIES), None)
         between = [k for k in range(p + 1, q) if turns[k].role == "customer"]
-        if silence is not None and silence >= gap_s:
+        if score is not None:
+            how = "announced+silence" if silence is not None and silence >= gap_s else \
+                "announced+return"
+        elif silence is not None and silence >= gap_s:
             how = "announced+silence"
         elif back is not None or (
                 all(is_backchannel(turns[k].text) for k in between)
@@ -334,7 +369,7 @@ def detect_holds(turns: Sequence[Turn], findings: Sequence[Sequence[Finding]],
             continue
         events.append(HoldEvent(p, t.index, q, turns[q].index, how, cue_text, cue_code,
                                 None if how == "announced+return" else round(silence or 0, 3),
-                                back.text if back else None))
+                                back.text if back else None, score))
         returned_at.add(q)
         anchored.add(p)
     if silent_s is not None and channel != "chat":

@@ -415,6 +415,8 @@ def _event_part(part: str) -> str:
 
 
 _EVENT_PARTS: list[tuple[re.Pattern[str], Callable[[Any], str]]] = [
+    (re.compile(r"turn (\d+) announces a hold, model P=([\d.]+) \(“(.*)”\)", re.S),
+     lambda m: f"第 {m[1]} 轮告知要离开去办理（等候识别模型概率 {m[2]}，依据“{m[3]}”）"),
     (re.compile(r"turn (\d+) announces “(.*)” \((\S+)\)", re.S),
      lambda m: f"第 {m[1]} 轮说“{m[2]}”（{m[3]}），要离开去办理"),
     (re.compile(r"no announcement after turn (\d+)"), lambda m: f"第 {m[1]} 轮之后没有告知"),

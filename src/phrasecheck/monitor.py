@@ -312,9 +312,11 @@ class ConversationMonitor:
         agent = [i for i, t in enumerate(self.turns) if t.role == "agent"]
         # a hold that ends here began at the agent's previous turn: look at that stretch only
         lo = agent[-2] if len(agent) >= 2 else 0
-        holds = [h for h in detect_holds(self.turns[lo:], self._findings[lo:],
+        stretch = self.turns[lo:]
+        holds = [h for h in detect_holds(stretch, self._findings[lo:],
                                          self.analyzer.policy.settings,
-                                         self.metadata.get("channel"))
+                                         self.metadata.get("channel"),
+                                         self.analyzer._announce_fn(stretch))
                  if h.return_position is not None and lo + h.return_position == pos]
         alerts = []
         for h in holds:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .complaints import ComplaintEvent, VerdictFn, detect_complaints
-from .holds import HoldEvent, detect_holds
+from .holds import AnnounceFn, HoldEvent, detect_holds
 from .policy import Policy, Rule
 from .tone import could_flag, decide, subcategory_of
 from .types import (
@@ -48,6 +48,8 @@ class Facts:
     settings: Mapping[str, Any] = field(default_factory=dict)
     classifier_findings: list[Finding] = field(default_factory=list)
     complaint: VerdictFn | None = None
+    #: the hold-announcement model's verdict on an agent turn (:data:`holds.AnnounceFn`)
+    announce: AnnounceFn | None = None
     _holds: list[HoldEvent] | None = field(default=None, repr=False, compare=False)
     _complained: set[int] | None = field(default=None, repr=False, compare=False)
     # positions of the turns of each role ("any" = all), computed once per role: every rule
@@ -62,7 +64,8 @@ class Facts:
         """The holds of the conversation (computed once)."""
         if self._holds is None:
             self._holds = detect_holds(self.turns, self.findings, self.settings,
-                                       self.conversation.metadata.get("channel"))
+                                       self.conversation.metadata.get("channel"),
+                                       self.announce)
         return self._holds
 
     def complaint_positions(self) -> set[int]:
