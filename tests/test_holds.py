@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from phrasecheck import Analyzer
-from phrasecheck.holds import detect_holds, is_backchannel
+from phrasecheck.holds import announcement, detect_holds, is_backchannel
 from phrasecheck.types import Conversation, Turn
 
 
@@ -282,9 +282,15 @@ def scored(probs: dict[int, float]) -> Any:
 
 
 MODEL_CASES = [
-    ("an announcement only the model finds, the customer waits, the agent comes back",
-     conv(("agent", UNCUED), ("customer", "好"), ("agent", "喂，还在吗？礼拜四上午还有号。")),
+    ("an announcement only the model finds, the agent comes back saying so",
+     conv(("agent", UNCUED), ("customer", "好"), ("agent", "让您久等了，礼拜四上午还有号。")),
      {0: 0.9}, 0.5, [(0, 2, "announced+return", 0.9)]),
+    ("a learned announcement needs firmer evidence than the customer's 好: no hold",
+     conv(("agent", UNCUED), ("customer", "好"), ("agent", "喂，还在吗？礼拜四上午还有号。")),
+     {0: 0.9}, 0.5, []),
+    ("the agent's very next message, nothing from the customer in between (chat)",
+     conv(("agent", UNCUED), ("agent", "礼拜四上午还有号。"), channel="chat"),
+     {0: 0.9}, 0.5, [(0, 1, "announced+return", 0.9)]),
     ("the model's score below the threshold",
      conv(("agent", UNCUED), ("customer", "好"), ("agent", "喂，还在吗？礼拜四上午还有号。")),
      {0: 0.4}, 0.5, []),
@@ -334,17 +340,19 @@ def test_shipped_hold_model_is_used_by_the_default_policy() -> None:
     """The default policy sets hold_model_threshold and the wheel ships models/hold.json:
     an uncued announcement is judged by the model, the evidence names its probability and
     the clause; without the model (hold_model=None) the same call has no hold."""
-    c = conv(("agent", "您好，请问办什么业务？"), ("customer", "我想约个专家号。"),
-             ("agent", UNCUED), ("customer", "好"),
-             ("agent", "喂，还在吗？我翻了一遍，礼拜四上午九点二十还有号。"),
-             ("customer", "那就礼拜四吧，谢谢。"), ("agent", "好的，给您约上了，再见。"))
+    said = "好的，我进系统给您查查这张卡为什么被限制了，电话您先别挂。"
+    c = conv(("agent", "您好，请问办什么业务？"), ("customer", "我的卡取不了钱。"),
+             ("agent", said), ("customer", "好"),
+             ("agent", "让您久等了，看到了，您的身份证过期了，卡被限制了只收不付。"),
+             ("customer", "那我去更新，谢谢。"), ("agent", "好的，再见。"))
     with_model = Analyzer(model=None, complaint_model=None)
+    assert announcement(c.turns[2], with_model.turn_findings(c)[2]) is None  # no cue, no pattern
     assert with_model.policy.settings["hold_model_threshold"] is not None
-    p, clause = with_model.announce_score(UNCUED)
+    p, clause = with_model.announce_score(said)
     assert p >= with_model.policy.settings["hold_model_threshold"]
-    assert clause and clause in UNCUED
+    assert clause and clause in said
     wait = with_model.score(c).rule("wait_before_hold")
-    assert wait.outcome == "fail"  # no 请稍等 before the hold
+    assert wait.outcome == "fail"  # no 请稍等 before the hold (the thanks came back)
     assert any("model P=" in e.note for e in wait.evidence)
     without = Analyzer(model=None, complaint_model=None, hold_model=None)
     assert without.score(c).rule("wait_before_hold").outcome == "na"
@@ -364,3 +372,50 @@ def test_hold_model_threshold_is_validated(tmp_path: Any) -> None:
                    encoding="utf-8")
     assert load_policy(off).settings["hold_model_threshold"] is None
     assert Analyzer(off, model=None, complaint_model=None)._announce_fn(()) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=30))
+def test_squash_drops_exactly_spaces_punctuation_and_symbols(text: str) -> None:
+    import unicodedata
+
+    from phrasecheck.holds import _squash
+
+    assert _squash(text) == "".join(ch for ch in text if not (
+        ch.isspace() or unicodedata.category(ch)[0] in "PZS"))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["agent", "customer"]),
+                          st.sampled_from(["好", "嗯，好的", UNCUED, "请稍等，我帮您查一下。",
+                                           "让您久等了，查到了。", "我想顺便问一下别的事",
+                                           "喂，还在吗？礼拜四还有号。", "您稍后会收到短信。"]),
+                          st.one_of(st.none(), st.floats(0, 300))), max_size=10))
+def test_model_candidates_are_the_turns_detect_holds_asks_about(
+        analyzer: Analyzer, turns: list[tuple[str, str, Any]]) -> None:
+    """score_many scores model_candidates() in one batch beforehand and the analyzer answers
+    None for every other turn: so a model that says yes to every turn must give a hold at
+    exactly the candidates."""
+    from phrasecheck.holds import model_candidates
+
+    c = conv(*[(r, t, s, s) for r, t, s in turns])
+    found = analyzer.turn_findings(c)
+    settings_ = {"hold_gap_seconds": 30, "hold_model_threshold": 0.5}
+    held = detect_holds(c.turns, found, settings_, announce_score=lambda p: (1.0, "yes"))
+    assert [h.position for h in held if h.cue_code == "model"] == model_candidates(
+        c.turns, found, settings_)
+
+
+def test_score_many_gives_the_hold_model_verdicts_of_score() -> None:
+    a = Analyzer(model=None, complaint_model=None)
+    convs = [m[1] for m in MODEL_CASES] * 3
+    batch = [s.to_dict() for s in a.score_many(convs, batch=8)]
+    assert batch == [a.score(c).to_dict() for c in convs]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="您好吗呢么吧是不对可以行？?！!。， \n a1", max_size=24))
+def test_asks_at_end_is_the_asks_pattern(text: str) -> None:
+    from phrasecheck.holds import _ASKS, _asks_at_end
+
+    assert _asks_at_end(text) == (_ASKS.search(text) is not None)

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from ._cache import paused_gc
 from .complaints import CUE_MARK, ComplaintVerdict
 from .errors import PolicyError
+from .holds import model_candidates
 from .lexicon import Lexicon, load_lexicon
 from .matching import Overlap, PhraseMatcher
 from .normalize import Normalizer
@@ -299,7 +300,8 @@ class Analyzer:
     def _facts(self, conversation: Conversation,
                turn_findings: Sequence[Sequence[Finding]] | None = None,
                tones: Mapping[int, ToneResult | None] | None = None,
-               complaints: Mapping[int, ComplaintVerdict] | None = None
+               complaints: Mapping[int, ComplaintVerdict] | None = None,
+               announced: Mapping[int, tuple[float, str]] | None = None
                ) -> tuple[Facts, list[Finding]]:
         if not isinstance(conversation, Conversation):
             raise TypeError(f"expected a Conversation, got {type(conversation).__name__}")
@@ -310,7 +312,7 @@ class Analyzer:
         return Facts(conversation, per_turn, self._tone_fn(turns, tones),
                      {**self.policy.settings, "complaint_threshold": self._complaint_threshold},
                      complaint=self._complaint_fn(turns, per_turn, complaints),
-                     announce=self._announce_fn(turns)), reported
+                     announce=self._announce_fn(turns, per_turn, announced)), reported
 
     def complaint_verdicts(self, texts: Sequence[str], cues: Sequence[bool]
                            ) -> list[ComplaintVerdict]:
@@ -362,25 +364,48 @@ class Analyzer:
         model = self.hold_model
         if model is None:
             raise RuntimeError("no hold-announcement model is loaded")
-        p = _probability(model, [text], "hold")[0]
-        clauses = [c for c in _CLAUSE.split(text) if c.strip()]
-        if len(clauses) <= 1:
-            return p, text.strip()
-        probs = _probability(model, clauses, "hold")
-        return p, max(zip(probs, clauses), key=lambda pc: pc[0])[1].strip()
+        return self._announce_scores([text], 0.0)[0]
 
-    def _announce_fn(self, turns: Sequence[Turn]) -> Any:
+    def _announce_scores(self, texts: Sequence[str], threshold: float
+                         ) -> list[tuple[float, str]]:
+        """:meth:`announce_score` of many texts in two model calls, looking for the clause
+        only in the texts scored at ``threshold`` or more."""
+        model = self.hold_model
+        probs = _probability(model, texts, "hold")
+        cut = [[c for c in _CLAUSE.split(t) if c.strip()] if p >= threshold else []
+               for t, p in zip(texts, probs, strict=True)]
+        flat = [c for cs in cut if len(cs) > 1 for c in cs]
+        clause_p = iter(_probability(model, flat, "hold") if flat else [])
+        out = []
+        for t, p, cs in zip(texts, probs, cut, strict=True):
+            if len(cs) > 1:
+                best = max(((next(clause_p), c) for c in cs), key=lambda pc: pc[0])[1]
+            else:
+                best = t if cs else ""
+            out.append((p, best.strip()))
+        return out
+
+    def _announce_fn(self, turns: Sequence[Turn], findings: Sequence[Sequence[Finding]] = (),
+                     known: Mapping[int, tuple[float, str]] | None = None) -> Any:
+        """The hold model's verdicts on a conversation's agent turns, for
+        :func:`~phrasecheck.holds.detect_holds`: ``known`` ones (the candidates, scored by
+        the caller), else those of every candidate, scored in one batch on first use; None
+        for the other turns."""
         if not self._needs_hold_model or self.hold_model is None:
             return None
-        cache: dict[int, tuple[float, str]] = {}
+        cache: dict[int, tuple[float, str]] = dict(known or {})
+        threshold = float(self._hold_threshold or 0.0)
+        state = {"done": known is not None or not findings}
 
         def announce(i: int) -> tuple[float, str] | None:
             if turns[i].role != "agent" or not turns[i].text.strip():
                 return None
-            got = cache.get(i)
-            if got is None:
-                got = cache[i] = self.announce_score(turns[i].text)
-            return got
+            if not state["done"]:
+                state["done"] = True
+                todo = model_candidates(turns, findings, self.policy.settings)
+                cache.update(zip(todo, self._announce_scores([turns[j].text for j in todo],
+                                                             threshold), strict=True))
+            return cache.get(i)  # None: not a turn the hold model is asked about
 
         return announce
 
@@ -417,6 +442,13 @@ class Analyzer:
         facts, reported = self._facts(conversation, turn_findings, tones, complaints)
         return score(self.policy, facts, reported)
 
+    def _score_known(self, conversation: Conversation, turn_findings: Sequence[Sequence[Finding]],
+                     tones: Mapping[int, ToneResult | None] | None,
+                     complaints: Mapping[int, ComplaintVerdict] | None,
+                     announced: Mapping[int, tuple[float, str]] | None) -> ConversationScore:
+        facts, reported = self._facts(conversation, turn_findings, tones, complaints, announced)
+        return score(self.policy, facts, reported)
+
     def score_many(self, conversations: Iterable[Conversation], *, batch: int = 32
                    ) -> Iterator[ConversationScore]:
         """Score conversations in order, lazily; the same results as :meth:`score` one by
@@ -451,7 +483,8 @@ class Analyzer:
     def _score_chunk_now(self, chunk: Sequence[Conversation]) -> list[ConversationScore]:
         classify = bool(self._thresholds) and self.model is not None
         detect = self._needs_complaints and self.complaint_model is not None
-        if len(chunk) == 1 or not (classify or detect):
+        holds = self._needs_hold_model and self.hold_model is not None
+        if len(chunk) == 1 or not (classify or detect or holds):
             return [self.score(c) for c in chunk]
         # Both models answer a whole chunk at once: one call each instead of one per
         # conversation (the per-call cost is most of the cost for a short conversation).
@@ -479,9 +512,19 @@ class Analyzer:
                 [any(f.category == "complaint" for f in found[ci][ti]) for ci, ti in asked])
             for (ci, ti), v in zip(asked, verdicts, strict=True):
                 complaints[ci][ti] = v
-        return [self.score(c, turn_findings=fs, tones=known if classify else None,
-                           complaints=said if detect else None)
-                for c, fs, known, said in zip(chunk, found, tones, complaints, strict=True)]
+        announced: list[dict[int, tuple[float, str]]] = [{} for _ in chunk]
+        if holds:  # the agent turns the hold model may be asked about, in one batch
+            settings = self.policy.settings
+            cand = [(ci, ti) for ci, c in enumerate(chunk)
+                    for ti in model_candidates(c.turns, found[ci], settings)]
+            got = self._announce_scores([chunk[ci].turns[ti].text for ci, ti in cand],
+                                        float(self._hold_threshold or 0.0))
+            for (ci, ti), pc in zip(cand, got, strict=True):
+                announced[ci][ti] = pc
+        return [self._score_known(c, fs, known if classify else None, said if detect else None,
+                                  heard if holds else None)
+                for c, fs, known, said, heard in zip(chunk, found, tones, complaints, announced,
+                                                     strict=True)]
 
     def _chunk_findings(self, chunk: Sequence[Conversation]) -> list[list[list[Finding]]]:
         """:meth:`turn_findings` of every conversation of a chunk; a (role, text) met again

@@ -38,10 +38,12 @@ from typing import Any
 
 from .types import Finding, Turn
 
-__all__ = ["AnnounceFn", "HoldEvent", "announcement", "detect_holds", "is_backchannel"]
+__all__ = ["AnnounceFn", "HoldEvent", "announcement", "detect_holds", "is_backchannel",
+           "model_candidates"]
 
 #: ``announce_score(position)``: the hold-announcement model's P(announcement) for the agent
-#: turn at ``position`` and the words that weigh most for it, or ``None`` (no model).
+#: turn at ``position`` and the words that weigh most for it, or ``None`` (no verdict: no
+#: model, or a turn outside :func:`model_candidates`, which are all it needs to answer).
 AnnounceFn = Callable[[int], "tuple[float, str] | None"]
 
 #: What the agent says when coming back from a hold (lexicon categories).
@@ -88,18 +90,41 @@ def _customer_away(text: str) -> bool:
     return bool(ends) and len(flat) - ends[-1] <= 4
 
 
+class _SquashTable(dict[int, "int | None"]):
+    """``str.translate`` table that deletes spaces, punctuation and symbols, filled in as
+    code points are met (a hit is a lookup in C; the table never holds more than the code
+    points seen)."""
+
+    def __missing__(self, code: int) -> int | None:
+        ch = chr(code)
+        kept = None if ch.isspace() or unicodedata.category(ch)[0] in "PZS" else code
+        self[code] = kept
+        return kept
+
+
+_SQUASH = _SquashTable()
+
+
 def _squash(text: str) -> str:
-    return "".join(ch for ch in text
-                   if not (ch.isspace() or unicodedata.category(ch)[0] in "PZS"))
+    """``text`` without spaces, punctuation and symbols."""
+    return text.translate(_SQUASH)
 
 
 def is_backchannel(text: str) -> bool:
-    """A customer turn that only acknowledges (好的 / 嗯嗯 / 不急您慢慢查)."""
+    """A customer turn that only acknowledges (好的 / 嗯嗯 / 不急您慢慢查). Remembered for
+    short turns: the same few acknowledgements come back all the time."""
+    return _short_backchannel(text) if len(text) <= 32 else _backchannel(text)
+
+
+def _backchannel(text: str) -> bool:
     flat = _squash(text)
     if not flat:
         return True
     flat = _TAKE_YOUR_TIME.sub("", flat)
     return not flat or (len(flat) <= 12 and _BACKCHANNEL.fullmatch(flat) is not None)
+
+
+_short_backchannel = lru_cache(maxsize=4096)(_backchannel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +311,77 @@ def announcement(turn: Turn, found: Sequence[Finding]) -> str | None:
     return None if got is None else got[0]
 
 
+def _model_may_judge(turns: Sequence[Turn], findings: Sequence[Sequence[Finding]], p: int,
+                     q: int, gap_s: float, q_announces: bool | Callable[[], bool]) -> bool:
+    """Whether the hold model is asked about agent turn ``p`` (which no cue or pattern
+    announces), the agent's next turn being ``q``. A learned announcement needs firmer
+    evidence of the other side than a cue does: a silence of ``gap_s``, a return phrase in
+    ``q`` (让您久等了, 查到了), or ``q`` following ``p`` with nothing from the customer at all
+    (a chat agent's next message) and not itself the next announcement (``q_announces``, or
+    a function that tells, asked last: it is the dearest test). A customer's 好的 in between
+    is not enough here: after every other agent statement the customer says 好的."""
+    silence = _silence_before(turns, q)
+    if silence is not None and silence >= gap_s:
+        return True
+    if any(f.category in RETURN_CATEGORIES for f in findings[q]):
+        return True
+    return not any(turns[k].role == "customer" for k in range(p + 1, q)) and not (
+        q_announces() if callable(q_announces) else q_announces)
+
+
+def _model_may_ask(text: str) -> bool:
+    """An agent turn the hold model may call an announcement: not empty, and not one that
+    ends by asking the customer something (the customer is to answer, not to wait: the
+    patterns' rule too; none of the training conversations' holds ends so)."""
+    return bool(text.strip()) and not _asks_at_end(text)
+
+
+def _asks_at_end(text: str) -> bool:
+    """``_ASKS.search(text)``, looking only at the end of the text: every match of _ASKS is
+    the run of non-word characters that ends the text (a ？ is one) and at most three word
+    characters before it, so a long turn is not searched from every position."""
+    start = len(text)
+    while start and not (text[start - 1].isalnum() or text[start - 1] == "_"):  # \W
+        start -= 1
+    return _ASKS.search(text, max(0, start - 4)) is not None
+
+
+def model_candidates(turns: Sequence[Turn], findings: Sequence[Sequence[Finding]],
+                     settings: Mapping[str, Any] | None = None) -> list[int]:
+    """Positions of the agent turns :func:`detect_holds` would ask the hold model about
+    (with ``settings.hold_model_threshold`` set): so that a caller can score them all in one
+    batch beforehand. The same tests as :func:`_model_may_judge`, inlined: this runs on
+    every agent turn of a batch."""
+    settings = settings or {}
+    gap_s = _settings_seconds(settings, "hold_gap_seconds", 30.0)
+    assert gap_s is not None
+    out = []
+    p: int | None = None  # the agent turn before; quiet: no customer turn since
+    quiet = True
+    for q, t in enumerate(turns):
+        if t.role != "agent":
+            if t.role == "customer":
+                quiet = False
+            continue
+        if p is not None:
+            confirmed = False
+            if t.start is not None:
+                silence = _silence_before(turns, q)
+                confirmed = silence is not None and silence >= gap_s
+            if not confirmed:
+                for f in findings[q]:
+                    if f.category in RETURN_CATEGORIES:
+                        confirmed = True
+                        break
+                else:
+                    confirmed = quiet and _announce_cue(t, findings[q]) is None
+            if confirmed and _model_may_ask(turns[p].text) and _announce_cue(
+                    turns[p], findings[p]) is None:
+                out.append(p)
+        p, quiet = q, True
+    return out
+
+
 def _settings_seconds(settings: Mapping[str, Any], key: str, default: float | None
                       ) -> float | None:
     value = settings.get(key, default)
@@ -319,10 +415,13 @@ def detect_holds(turns: Sequence[Turn], findings: Sequence[Sequence[Finding]],
     events: list[HoldEvent] = []
     returned_at: set[int] = set()
     anchored: set[int] = set()
+    # each agent turn's announcement, found once: a turn is also the next one's return
+    cues = [_announce_cue(t, findings[i]) if t.role == "agent" else None
+            for i, t in enumerate(turns)]
     for p, t in enumerate(turns):
         if t.role != "agent":
             continue
-        announced = _announce_cue(t, findings[p])
+        announced = cues[p]
         q = next_agent[p]
         if q is None:
             continue
@@ -330,21 +429,12 @@ def detect_holds(turns: Sequence[Turn], findings: Sequence[Sequence[Finding]],
         if announced is None:
             if announce_score is None or model_s is None:
                 continue
-            # the model's view, asked only where the other side of the wait is there: a
-            # silence, a return phrase, or nothing from the customer that carries the talk on
-            silence = _silence_before(turns, q)
-            back = next((f for f in findings[q] if f.category in RETURN_CATEGORIES), None)
-            between = [k for k in range(p + 1, q) if turns[k].role == "customer"]
-            timed_out = silence is not None and silence >= gap_s
-            if not (timed_out or back is not None
-                    or all(is_backchannel(turns[k].text) for k in between)):
-                continue
-            # an agent turn that itself announces a wait, with nothing that says it is back,
-            # is the next announcement, not the return from this one
-            if not timed_out and back is None and _announce_cue(turns[q], findings[q]):
-                continue
+            # the model's score first (a lookup when the caller scored the candidates in a
+            # batch, None for the others), then whether it may judge this turn at all
             got = announce_score(p)
-            if got is None or got[0] < model_s:
+            if (got is None or got[0] < model_s or not _model_may_ask(t.text)
+                    or not _model_may_judge(turns, findings, p, q, gap_s,
+                                            cues[q] is not None)):
                 continue
             score, cue_text = round(got[0], 4), got[1]
             announced = (cue_text, "model", len(t.text))
