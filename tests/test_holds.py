@@ -419,3 +419,15 @@ def test_asks_at_end_is_the_asks_pattern(text: str) -> None:
     from phrasecheck.holds import _ASKS, _asks_at_end
 
     assert _asks_at_end(text) == (_ASKS.search(text) is not None)
+
+
+def test_live_monitor_uses_the_hold_model() -> None:
+    from phrasecheck.monitor import ConversationMonitor
+
+    m = ConversationMonitor(Analyzer(model=None, complaint_model=None))
+    for role, text in [("agent", "您好，请问办什么业务？"), ("customer", "我的卡取不了钱。"),
+                       ("agent", "好的，我进系统给您查查这张卡为什么被限制了，电话您先别挂。"),
+                       ("customer", "好"), ("agent", "让您久等了，看到了，您的身份证过期了。")]:
+        m.add(role, text)
+    assert [a.kind for a in m.alerts] == ["no_wait"]
+    assert "model P=" in m.alerts[0].message

@@ -316,7 +316,8 @@ class ConversationMonitor:
         holds = [h for h in detect_holds(stretch, self._findings[lo:],
                                          self.analyzer.policy.settings,
                                          self.metadata.get("channel"),
-                                         self.analyzer._announce_fn(stretch))
+                                         self.analyzer._announce_fn(stretch,
+                                                                    self._findings[lo:]))
                  if h.return_position is not None and lo + h.return_position == pos]
         alerts = []
         for h in holds:
