@@ -312,21 +312,20 @@ def announcement(turn: Turn, found: Sequence[Finding]) -> str | None:
 
 
 def _model_may_judge(turns: Sequence[Turn], findings: Sequence[Sequence[Finding]], p: int,
-                     q: int, gap_s: float, q_announces: bool | Callable[[], bool]) -> bool:
+                     q: int, gap_s: float, q_announces: bool) -> bool:
     """Whether the hold model is asked about agent turn ``p`` (which no cue or pattern
     announces), the agent's next turn being ``q``. A learned announcement needs firmer
     evidence of the other side than a cue does: a silence of ``gap_s``, a return phrase in
     ``q`` (让您久等了, 查到了), or ``q`` following ``p`` with nothing from the customer at all
-    (a chat agent's next message) and not itself the next announcement (``q_announces``, or
-    a function that tells, asked last: it is the dearest test). A customer's 好的 in between
+    (a chat agent's next message) and not itself the next announcement (``q_announces``).
+    :func:`model_candidates` applies the same tests inline. A customer's 好的 in between
     is not enough here: after every other agent statement the customer says 好的."""
     silence = _silence_before(turns, q)
     if silence is not None and silence >= gap_s:
         return True
     if any(f.category in RETURN_CATEGORIES for f in findings[q]):
         return True
-    return not any(turns[k].role == "customer" for k in range(p + 1, q)) and not (
-        q_announces() if callable(q_announces) else q_announces)
+    return not q_announces and not any(turns[k].role == "customer" for k in range(p + 1, q))
 
 
 def _model_may_ask(text: str) -> bool:
