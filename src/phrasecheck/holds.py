@@ -316,16 +316,19 @@ def _model_may_judge(turns: Sequence[Turn], findings: Sequence[Sequence[Finding]
     """Whether the hold model is asked about agent turn ``p`` (which no cue or pattern
     announces), the agent's next turn being ``q``. A learned announcement needs firmer
     evidence of the other side than a cue does: a silence of ``gap_s``, a return phrase in
-    ``q`` (让您久等了, 查到了), or ``q`` following ``p`` with nothing from the customer at all
-    (a chat agent's next message) and not itself the next announcement (``q_announces``).
-    :func:`model_candidates` applies the same tests inline. A customer's 好的 in between
-    is not enough here: after every other agent statement the customer says 好的."""
+    ``q`` (让您久等了, 查到了), or ``q`` following ``p`` with nothing from the customer but
+    acknowledgements (好的 / 嗯嗯 / 那你快点, :func:`is_backchannel`) and not itself the next
+    announcement (``q_announces``). :func:`model_candidates` applies the same tests inline.
+    (Only the model's probability separates 我进系统翻翻 … 好 … 礼拜四还有号 from a
+    statement the customer acknowledges; cross-validation on the training conversations
+    chose to ask it there too: hold-rule F1 0.952 against 0.933 without those turns.)"""
     silence = _silence_before(turns, q)
     if silence is not None and silence >= gap_s:
         return True
     if any(f.category in RETURN_CATEGORIES for f in findings[q]):
         return True
-    return not q_announces and not any(turns[k].role == "customer" for k in range(p + 1, q))
+    return not q_announces and all(turns[k].role != "customer" or is_backchannel(turns[k].text)
+                                   for k in range(p + 1, q))
 
 
 def _model_may_ask(text: str) -> bool:
@@ -355,12 +358,12 @@ def model_candidates(turns: Sequence[Turn], findings: Sequence[Sequence[Finding]
     gap_s = _settings_seconds(settings, "hold_gap_seconds", 30.0)
     assert gap_s is not None
     out = []
-    p: int | None = None  # the agent turn before; quiet: no customer turn since
+    p: int | None = None  # the agent turn before; quiet: only acknowledgements since
     quiet = True
     for q, t in enumerate(turns):
         if t.role != "agent":
-            if t.role == "customer":
-                quiet = False
+            if t.role == "customer" and quiet:
+                quiet = is_backchannel(t.text)
             continue
         if p is not None:
             confirmed = False
