@@ -193,6 +193,21 @@ CASES = [
      conv(("agent", "执行款我打电话问了，今天下午财务审批，明天到账。"), ("customer", "好的。"),
           ("agent", "还有别的事吗？")),
      []),
+    # --- context_f, training side (2026-12-03) ----------------------------------------
+    ("asking another team (我再找物流组对一下), the agent's next message after 2 minutes",
+     conv(("agent", "新疆地区走的是大件物流，我再找物流组对一下乌鲁木齐线路的时效。", 202.5, 210.0),
+          ("agent", "亲，物流那边回复了，正常是出厂后8到12天送达。", 320.0, 331.0),
+          channel="chat"),
+     [(0, 1, "announced+silence")]),
+    ("找了半天 / 找您要: no announcement",
+     conv(("agent", "我找了半天问一下您，这个单子是不是您的？"), ("customer", "是我的。"),
+          ("agent", "我找您要一下身份证号。")),
+     []),
+    ("an announcement followed, after 好, by the task itself: one hold, at the task",
+     conv(("agent", "急诊抢救有没有例外，我得确认一下，您稍等一下。"), ("customer", "好。"),
+          ("agent", "我去问一下我们科长，急诊抢救的能不能按已备案的比例算。"),
+          ("agent", "大姐，让您久等了。科长说了，可以按已备案的比例报。")),
+     [(2, 3, "announced+return")]),
 ]
 
 
@@ -352,7 +367,7 @@ def test_shipped_hold_model_is_used_by_the_default_policy() -> None:
     """The default policy sets hold_model_threshold and the wheel ships models/hold.json:
     an uncued announcement is judged by the model, the evidence names its probability and
     the clause; without the model (hold_model=None) the same call has no hold."""
-    said = "好的，我进系统给您查查这张卡为什么被限制了，电话您先别挂。"
+    said = "好的，我进系统给您查查这张卡为什么被限制了。"
     c = conv(("agent", "您好，请问办什么业务？"), ("customer", "我的卡取不了钱。"),
              ("agent", said), ("customer", "好"),
              ("agent", "让您久等了，看到了，您的身份证过期了，卡被限制了只收不付。"),
@@ -438,7 +453,7 @@ def test_live_monitor_uses_the_hold_model() -> None:
 
     m = ConversationMonitor(Analyzer(model=None, complaint_model=None))
     for role, text in [("agent", "您好，请问办什么业务？"), ("customer", "我的卡取不了钱。"),
-                       ("agent", "好的，我进系统给您查查这张卡为什么被限制了，电话您先别挂。"),
+                       ("agent", "好的，我进系统给您查查这张卡为什么被限制了。"),
                        ("customer", "好"), ("agent", "让您久等了，看到了，您的身份证过期了。")]:
         m.add(role, text)
     assert [a.kind for a in m.alerts] == ["no_wait"]

@@ -220,7 +220,10 @@ _LOOKUP = (
     r"|" + _SUBJECT + _MODAL + r"(?:打个?(?:内线|电话)(?:给" + _NOT_YOU +
     r"[^，。！？；,.!?;]{1,10}?)?|给" + _NOT_YOU + r"[^，。！？；,.!?;]{1,10}?打个?(?:内线|电话))"
     r"(?:(?:问问?|核实|核对|确认|查一下|核一下|查询)(?![了过好完您你])"
-    r"|[，,]?(?=" + _DELEGATE + r"))")
+    r"|[，,]?(?=" + _DELEGATE + r"))"
+    # 我再找物流组对一下 / 我找同事核一下: the agent asks someone else (not 找您…)
+    r"|" + _SUBJECT + _MODAL + r"找(?![了过到不着])" + _NOT_YOU + r"[^，。！？；,.!?;]{1,8}?"
+    r"(?:对|问|核|查|确认|核实|核对)(?:一下|一问|下|问)(?![了过好完])")
 _IS_LOOKUP = re.compile(_LOOKUP)
 _ANNOUNCE = re.compile(
     _LOOKUP +
@@ -451,6 +454,9 @@ def detect_holds(turns: Sequence[Turn], findings: Sequence[Sequence[Finding]],
             how = "announced+silence"
         elif back is not None or (
                 all(is_backchannel(turns[k].text) for k in between)
+                # 我得确认一下，您稍等 … 好 … 我去问一下我们科长: the agent's next turn goes
+                # on to the task, no return; the hold is the one that turn announces
+                and cues[q] is None
                 # the agent's very next message after a task announced with nothing said to
                 # wait (我马上反馈让运营补上 … [文件]) is no return from a hold; after a
                 # look-up (我去后台看一下 … 您提交的号码第十四位…) it is
