@@ -58,6 +58,11 @@ def test_a_cue_can_be_outweighed(cues_only: Analyzer) -> None:
     assert detect_complaints(c.turns, found, lambda i: ComplaintVerdict(0.2), 0.7) == []
 
 
+def policy_threshold(analyzer: Analyzer) -> float:
+    """The default policy's complaint threshold (chosen by cross-validation, EVAL.md)."""
+    return float(analyzer.policy.rule("apology_after_complaint").spec["trigger"]["threshold"])
+
+
 @pytest.mark.parametrize("text", [
     "我跑了三趟了，一会让我去社区一会让我来这，你们这办事效率太差了！",
     "你们可真行啊，一个证明拖了一个月",
@@ -66,7 +71,7 @@ def test_a_cue_can_be_outweighed(cues_only: Analyzer) -> None:
 ])
 def test_shipped_detector_finds_implicit_complaints(shipped: Analyzer, text: str) -> None:
     [v] = shipped.complaint_verdicts([text], [False])
-    assert v.probability >= 0.7, v
+    assert v.probability >= policy_threshold(shipped), v
 
 
 @pytest.mark.parametrize("text", [
@@ -76,7 +81,7 @@ def test_shipped_detector_finds_implicit_complaints(shipped: Analyzer, text: str
 ])
 def test_shipped_detector_lets_look_alikes_pass(shipped: Analyzer, text: str) -> None:
     [v] = shipped.complaint_verdicts([text], [False])
-    assert v.probability < 0.7, v
+    assert v.probability < policy_threshold(shipped), v
 
 
 def test_apology_rule_uses_the_detector(shipped: Analyzer) -> None:

@@ -70,6 +70,9 @@ _CUSTOMER_AWAY = re.compile(r"我(找|翻|拿|看|查|问)(一下|一找|找|看
                             r"我去(拿|找|取|问|看)|稍等我|你等(我|一下)|您等(我|一下)")
 
 
+# what a leave-taking turn may hold beside its closing phrases (好的 / 不客气 / 那您)
+_FAREWELL_REST_CHARS = 4
+
 _SPACE = re.compile(r"\s")
 
 
@@ -330,8 +333,20 @@ def _model_may_judge(turns: Sequence[Turn], findings: Sequence[Sequence[Finding]
         return True
     if any(f.category in RETURN_CATEGORIES for f in findings[q]):
         return True
-    return not q_announces and all(turns[k].role != "customer" or is_backchannel(turns[k].text)
-                                   for k in range(p + 1, q))
+    return not q_announces and not _farewell_only(turns[q].text, findings[q]) and all(
+        turns[k].role != "customer" or is_backchannel(turns[k].text) for k in range(p + 1, q))
+
+
+def _farewell_only(text: str, found: Sequence[Finding]) -> bool:
+    """An agent turn that only takes leave (再见。 / 好的，您慢走。 / 不客气，再见): the end of
+    the call, not a return from a hold (就在大厅那边，您过去问问。 … 好吧。 … 再见。)."""
+    closing = [f for f in found if f.category == "closing"]
+    if not closing:
+        return False
+    rest = text
+    for f in closing:
+        rest = rest.replace(f.text, "")
+    return len(_squash(rest)) <= _FAREWELL_REST_CHARS
 
 
 def _model_may_ask(text: str) -> bool:
@@ -379,7 +394,8 @@ def model_candidates(turns: Sequence[Turn], findings: Sequence[Sequence[Finding]
                         confirmed = True
                         break
                 else:
-                    confirmed = quiet and _announce_cue(t, findings[q]) is None
+                    confirmed = (quiet and _announce_cue(t, findings[q]) is None
+                                 and not _farewell_only(t.text, findings[q]))
             if confirmed and _model_may_ask(turns[p].text) and _announce_cue(
                     turns[p], findings[p]) is None:
                 out.append(p)
