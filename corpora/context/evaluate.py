@@ -440,7 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "features or parameters, not the threshold below, not the hold and complaint rules "
         "(those were developed against the training conversations only).")
     say("")
-    say("How often the held-out split has been looked at: eleven times. On 2026-12-02 it gave "
+    say("How often the held-out split has been looked at: thirteen times. On 2026-12-02 it gave "
         "a context-rule defect F1 of 0.871; the hold announcements were then widened using the "
         "training conversations only (commit 966346e: 18 disagreements with their gold to 0), "
         "and the second look gave 0.882 and a role accuracy of 0.866. On 2026-12-03 new "
@@ -495,9 +495,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         "silence, a return phrase, or the agent's next message with nothing from the "
         "customer): asking it after every customer 好的 cost 6 % of the batch's instructions "
         "for a cross-validated F1 of 0.952 against 0.933 (0.906 without the model). Its "
-        "threshold again by section 1b's rule. This run, the eleventh look, "
-        "measures that; nothing was chosen on the held-out split. Treat the figures as "
-        "slightly optimistic for the repeated looks.")
+        "threshold again by section 1b's rule. The eleventh look measured that (context-rule "
+        "F1 0.880, role accuracy 0.8945). Wall-clock timing then showed that asking the model "
+        "after a customer 好的 too costs no measurable time with the character model (score_many "
+        "of the 1,000-conversation bench corpus 1.519 s against 1.523 s, interleaved on one "
+        "core; 4 % more instructions), so it is asked there again, as training "
+        "cross-validation preferred. On 2026-12-03 new items were written once more: 48 "
+        "undiarised calls (calls_f; 24 of them held out, fresh) and 30 conversations "
+        "(context_f; 9 held out, fresh). The 21 new training conversations showed two rule "
+        "gaps, fixed from them alone: an announcement followed, after an acknowledgement, by "
+        "the agent announcing the task itself (我得确认一下 … 好 … 我去问一下我们科长) is one "
+        "hold, at the task; asking another team (我再找物流组对一下) is an announcement; and "
+        "您先别挂 counts as a please-wait phrase. The twelfth look measured that with the "
+        "policy's complaint threshold of 0.7 (context-rule F1 0.917, target met; role "
+        "accuracy 0.8849 on 142 held-out calls, the new ones harder than the earlier). Two "
+        "things then had to change by rules fixed before: training cross-validation now chose "
+        "the complaint threshold 0.6 (section 1: F1 0.918 against 0.915), so the default "
+        "policy was set to 0.6; and the demo corpus, which must agree on its rule-based "
+        "checks, showed a false hold (就在大厅那边，您过去问问。 … 好吧。 … 再见。: the model "
+        "at 0.11, a farewell taken for the return), so a turn that only takes leave no longer "
+        "confirms a model's announcement (training cross-validation unchanged, 0.944). This "
+        "run, the thirteenth look, measures that; nothing was chosen on the held-out split. "
+        "Treat the figures as slightly optimistic for the repeated looks.")
     say("")
     say("## 1. Complaint threshold (training items, 5-fold cross-validation)")
     say("")
@@ -517,11 +536,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     say("### 1b. Hold-announcement model threshold (training items, 5-fold cross-validation)")
     say("")
     say("`wait_before_hold` and `thanks_after_hold` together on the training conversations, "
-        "each conversation judged with a hold-announcement model (agent turns, character and "
-        "word n-grams, logistic regression) that did not see it. The model is asked only about "
+        "each conversation judged with a hold-announcement model (agent turns, character "
+        "n-grams, logistic regression) that did not see it. The model is asked only about "
         "agent turns in which the lexicon's hold cues and the announcement patterns find "
-        "nothing, and only where the other side of the wait is firmly there (a silence, a "
-        "return phrase, or the agent's very next message with no customer turn in between). "
+        "nothing, and only where the other side of the wait is there (a silence, a return "
+        "phrase, or the agent's next turn with nothing but acknowledgements from the customer "
+        "in between, that turn neither announcing the task itself nor only taking leave). "
         "`off`: cues and patterns alone.")
     say("")
     say("| threshold | defect precision | defect recall | defect F1 | agreement |")
