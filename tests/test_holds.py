@@ -466,3 +466,15 @@ def test_live_monitor_uses_the_hold_model() -> None:
         m.add(role, text)
     assert [a.kind for a in m.alerts] == ["no_wait"]
     assert "model P=" in m.alerts[0].message
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="好的嗯谢您你慢查看等着行对 ，。！快点那哎a", max_size=40))
+def test_backchannel_shortcut_keeps_its_definition(text: str) -> None:
+    """_backchannel skips the 慢慢 pattern for long turns without 慢慢: the same verdicts as
+    the plain definition (squash, drop 您慢慢查, then at most 12 acknowledgement words)."""
+    from phrasecheck.holds import _BACKCHANNEL, _TAKE_YOUR_TIME, _backchannel, _squash
+
+    flat = _TAKE_YOUR_TIME.sub("", _squash(text))
+    assert _backchannel(text) == (not flat or (len(flat) <= 12
+                                               and _BACKCHANNEL.fullmatch(flat) is not None))
