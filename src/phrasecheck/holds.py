@@ -19,6 +19,15 @@ for a document) or in 好的，我看一下。起诉状需要… (the agent look
   turn before the agent speaks again, in a timed transcript that is not a chat (chat replies
   are often that slow without anyone waiting on a line), unless the customer had said that
   they were the one going away (我找一下, 等我一下). It is anchored at the agent's last turn.
+* Where neither a cue nor an announcement pattern finds anything (我进预约系统里翻翻), a
+  **learned announcement** (the hold model, ``hold_model_threshold``) counts, for agent turns
+  that speak of the agent, of waiting or of finding out and do not end asking the customer
+  something; it needs firmer evidence of the other side: a silence, a return phrase, or the
+  agent's next turn with only acknowledgements from the customer in between, that turn
+  neither announcing the task itself nor only taking leave (再见).
+* An announcement whose next agent turn, after only an acknowledgement, announces the task
+  itself (我得确认一下，您稍等 … 好 … 我去问一下我们科长) is no hold of its own: the hold is the
+  one that turn announces, and the wait phrase of the turn before counts for it.
 
 Not holds: 您稍后会收到短信, 等一下师傅会给您打电话 (no announcement of leaving the line), a hold
 cue followed by the customer carrying on the conversation, or by the answer in the same turn.
