@@ -551,7 +551,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "each conversation judged with a hold-announcement model (agent turns, character "
         "n-grams, logistic regression) that did not see it. The model is asked only about "
         "agent turns in which the lexicon's hold cues and the announcement patterns find "
-        "nothing, and only where the other side of the wait is there (a silence, a return "
+        "nothing and which speak of the agent, of waiting or of finding out, and only where "
+        "the other side of the wait is there (a silence, a return "
         "phrase, or the agent's next turn with nothing but acknowledgements from the customer "
         "in between, that turn neither announcing the task itself nor only taking leave). "
         "`off`: cues and patterns alone.")
