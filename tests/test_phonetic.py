@@ -42,6 +42,9 @@ KINDS = ("required", "banned", "cue")
     ("弱zhi", "agent", "PRF-010", "弱zhi"),
     ("我要打幺二三四五头诉你们", "customer", "CMP-002", "头诉你们"),
     ("请 嗯 稍等", "agent", "WAIT-001", "请 嗯 稍等"),
+    # a pause is a boundary although folding drops it (jieba reads 四烧 as one word)
+    ("好的 幺八六五五零二三七幺四 烧等一下 我这边看看", "agent", "WAIT-001", "烧等一下"),
+    ("好的 四 烧等一下", "agent", "WAIT-001", "烧等一下"),
 ])
 def test_sounds_alike_are_found(analyzer: Analyzer, text: str, role: str, code: str,
                                 surface: str) -> None:

@@ -273,11 +273,11 @@ class PhraseMatcher:
         verify = self._verify
         for last, (length, check, t) in self._automaton.iter(norm):
             end = last + 1  # the single place inclusive ends become half-open
-            if check and not verify(t, norm, end - length, end):
+            if check and not verify(t, norm, end - length, end, nt):
                 continue
             add((end - length, -end, t))
         if self._phonetic_automaton is not None:
-            self._phonetic_candidates(norm, cands, codes)
+            self._phonetic_candidates(norm, cands, codes, nt)
         if not cands:
             return []
         # (start, -end): sorted means leftmost first, longest first at the same start
@@ -296,7 +296,8 @@ class PhraseMatcher:
         return [(s, e, c[2].index) for s, e, c in zip(starts, ends, cands)]
 
     def _phonetic_candidates(self, norm: str, cands: list[tuple[int, int, Any]],
-                             codes: str | None = None) -> None:
+                             codes: str | None = None, nt: NormalizedText | None = None
+                             ) -> None:
         """Add verified phonetic hits: a span that sounds like a form but is written
         otherwise, on token boundaries, not itself a dictionary word, long enough for its
         kind (or spelled in Latin letters as whole runs). ``codes``: ``norm``'s sound codes
@@ -322,12 +323,15 @@ class PhraseMatcher:
             if not spelled:
                 if length < PHONETIC_MIN_SYLLABLES.get(t.entry.kind, 2):
                     continue
-                if not self._is_token_span(norm, start, end) or self._is_word(surface):
+                if not self._is_token_span(norm, start, end, nt) or self._is_word(surface):
                     continue
             cands.append((start, -end, t))
 
-    def _is_token_span(self, norm: str, start: int, end: int) -> bool:
-        """``norm[start:end]`` starts and ends on jieba token boundaries of its clause."""
+    def _is_token_span(self, norm: str, start: int, end: int,
+                       nt: NormalizedText | None = None) -> bool:
+        """``norm[start:end]`` starts and ends on jieba token boundaries of its clause, or
+        at a pause of the original text (``nt``): folding drops the spaces of ASR text, and
+        jieba then reads 好的 四 烧等一下 as 四烧|等|一下."""
         lo = max(0, start - _WINDOW)
         hi = min(len(norm), end + _WINDOW)
         cut = max((m.end() for m in _CLAUSE_END.finditer(norm, lo, start)), default=None)
@@ -337,14 +341,16 @@ class PhraseMatcher:
         if right is not None:
             hi = right.start()
         cuts = self._boundaries(norm[lo:hi])
-        return (start - lo) in cuts and (end - lo) in cuts
+        return (((start - lo) in cuts or _pause_at(nt, start))
+                and ((end - lo) in cuts or _pause_at(nt, end)))
 
     def _is_word(self, surface: str) -> bool:
         """The span is a word of the dictionary in its own right (在建 for 再见)."""
         freq = getattr(self.tokenizer, "word_frequency", None)
         return bool(freq is not None and freq(surface) > 0)
 
-    def _verify(self, t: _Target, norm: str, start: int, end: int) -> bool:
+    def _verify(self, t: _Target, norm: str, start: int, end: int,
+                nt: NormalizedText | None = None) -> bool:
         for allowed, offset in t.allow:
             at = start - offset
             if at >= 0 and norm.startswith(allowed, at):
@@ -359,7 +365,7 @@ class PhraseMatcher:
             if (end < len(norm) and norm[end - 1].isascii() and norm[end - 1].isalnum()
                     and norm[end].isascii() and norm[end].isalnum()):
                 return False
-            return self._is_token_span(norm, start, end)
+            return self._is_token_span(norm, start, end, nt)
         return True
 
     def _boundaries(self, window: str) -> frozenset[int]:
@@ -456,3 +462,12 @@ def _resolve_longest(cands: list[tuple[int, int, Any]]) -> list[tuple[int, int, 
             cover_end, cover = e, t
         cat_end[t.category] = e
     return kept
+
+
+def _pause_at(nt: NormalizedText | None, k: int) -> bool:
+    """Whether the original text has whitespace (a pause in ASR text) between folded
+    characters ``k - 1`` and ``k``, which folding dropped."""
+    if nt is None or nt.starts is None or nt.ends is None or not 0 < k < len(nt.text):
+        return False
+    a, b = int(nt.ends[k - 1]), int(nt.starts[k])
+    return any(ch.isspace() for ch in nt.original[a:b])
