@@ -343,7 +343,7 @@ def _model_may_judge(turns: Sequence[Turn], findings: Sequence[Sequence[Finding]
     announcement (``q_announces``). :func:`model_candidates` applies the same tests inline.
     (Only the model's probability separates 我进系统翻翻 … 好 … 礼拜四还有号 from a
     statement the customer acknowledges; cross-validation on the training conversations
-    chose to ask it there too: hold-rule F1 0.952 against 0.933 without those turns.)"""
+    chose to ask it there too: corpora/context/EVAL.md, section 1b.)"""
     silence = _silence_before(turns, q)
     if silence is not None and silence >= gap_s:
         return True
