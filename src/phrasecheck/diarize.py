@@ -13,13 +13,15 @@ module turns such text into turns with roles, each with a confidence:
    it. We chose this over a punctuation-restoration or speaker-change network: those are
    hundreds of megabytes and need a download; this scores thousands of pieces a second and
    is trained on our own hand-written calls and conversations.
-3. **Sequence.** A linear-chain CRF over the pieces (labels: agent or customer, beginning or
-   inside a stretch of speech) reads each piece's edges, the kind of gap around it, whether
-   the piece before asks something, and the role model's binned log-odds; Viterbi gives the
-   roles, forward-backward the confidence of each piece. A tagger trained by likelihood
-   misses speaker changes more often than it invents them, so a decoding bias
-   (``change_bias``, chosen by cross-validation on the training calls) is added to every
-   stretch start.
+3. **Sequence.** A linear-chain CRF over the pieces (labels: agent or customer, beginning,
+   inside, end or all of a stretch of speech: BIES) reads each piece's edges, the kind of
+   gap around it, how densely the engine cut the call into pieces, whether the piece before
+   asks something, and the role model's binned log-odds; Viterbi (or each piece's likeliest
+   role) gives the roles, forward-backward the confidence of each piece. The end label lets
+   what a piece says tell that its speaker stops after it, and transitions that would change
+   speakers without ending a stretch are ruled out. A tagger trained by likelihood misses
+   speaker changes more often than it invents them, so a decoding bias (``change_bias``,
+   chosen by cross-validation on the training calls) is added to every stretch start.
 4. **Turns.** Consecutive segments of the same role become one turn. A turn's text is the
    original text from its first character to its last (pauses and line breaks inside it
    kept), so every non-space character of the input lands in exactly one turn, in order; its
@@ -164,6 +166,9 @@ def _slice(chunks: Sequence[str], first: Piece, last: Piece) -> str:
 
 
 _BINS = (-6.0, -4.0, -2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 4.0, 6.0)
+#: Bins of mean characters per pause-cut piece: the spaced training calls run from about one
+#: (a space between every word) to eight (a pause at every clause); comma'd calls 5 to 9.
+_DENSITY = (2.5, 3.5, 5.0, 8.0)
 _QUESTION = ("吗", "呢", "么", "吧", "哪", "几", "啥", "谁", "?", "？")
 _QUESTION_WORDS = ("什么", "怎么", "多少", "是不是", "有没有", "能不能", "可不可以", "对不对",
                    "行不行", "哪里", "哪个", "几点")
@@ -174,6 +179,24 @@ MARGIN = 40
 WINDOWS = {"r0": (0, 0), "r1": (1, 1), "r2": (2, 2), "before": (3, -1), "rr3": (0, 3)}
 #: Stretch labels of the tagger: role, and whether the piece begins the role's stretch.
 LABELS = ("agent-B", "agent-I", "customer-B", "customer-I")
+#: The same with the end of a stretch marked: ``E`` ends a stretch, ``S`` is a stretch of
+#: one piece, so that what a piece says can tell that the speaker stops after it (我写在日历上了,
+#: 对吧) and short acknowledgements (嗯 / 对) get weights of their own.
+LABELS_BIES = ("agent-B", "agent-I", "agent-E", "agent-S",
+               "customer-B", "customer-I", "customer-E", "customer-S")
+_LABEL_SETS = (LABELS, LABELS_BIES)
+
+
+def _allowed(a: str, b: str) -> bool:
+    """Whether label ``b`` may follow label ``a`` under BIES: a stretch goes on until it ends
+    with E (or is a single S), and the next stretch is the other speaker's (a stretch is all
+    of one speaker's speech until the other speaks, so a same-role restart would only
+    collect the change bias without a change)."""
+    ra, xa = a.split("-")
+    rb, xb = b.split("-")
+    if xa in "BI":
+        return rb == ra and xb in "IE"
+    return rb != ra and xb in "BS"
 
 
 def _bin(x: float) -> int:
@@ -184,18 +207,30 @@ def _asks(t: str) -> bool:
     return t.endswith(_QUESTION) or any(w in t[-6:] for w in _QUESTION_WORDS)
 
 
+def _density(texts: Sequence[str], kinds: Sequence[str]) -> int:
+    """How densely the engine cut the text: mean characters per pause-cut piece (the jieba
+    cuts of glued text are one piece with the cut before them), binned by :data:`_DENSITY`."""
+    cuts = sum(1 for k in kinds if k != "glued")
+    mean = sum(len(t) for t in texts) / cuts if cuts else 0.0
+    return sum(1 for b in _DENSITY if mean > b)
+
+
 def piece_features(texts: Sequence[str], kinds: Sequence[str], tokens: Sequence[Sequence[str]],
                    role_odds: Mapping[str, Sequence[float]]) -> list[list[str]]:
     """The tagger's features of every piece: its first and last characters and words, its
-    neighbours' edges, the kinds of gap around it, whether the piece before asks something,
+    neighbours' edges, the kinds of gap around it, how densely the engine cut the call (mean
+    characters per pause-cut piece: one engine pauses at clauses, another puts a space
+    between every word, and a lone piece's sound means less in the latter), whether the
+    piece before asks something,
     and the role model's log-odds for the piece, its neighbours and windows around it
     (binned, some crossed with the gap kind or the question before)."""
     n = len(texts)
     out = []
+    dens = _density(texts, kinds)
     for i, t in enumerate(texts):
         f = ["bias", f"b1={t[:1]}", f"b2={t[:2]}", f"e1={t[-1:]}", f"e2={t[-2:]}",
              f"len={min(len(t), 12) // 3}", f"k={kinds[i]}",
-             f"kn={kinds[i + 1] if i + 1 < n else 'end'}"]
+             f"kn={kinds[i + 1] if i + 1 < n else 'end'}", f"d={dens}", f"d|k={dens}|{kinds[i]}"]
         f += [f"w={w}" for w in tokens[i][:8]]
         if i > 0:
             p = texts[i - 1]
@@ -217,8 +252,10 @@ def piece_features(texts: Sequence[str], kinds: Sequence[str], tokens: Sequence[
             f.append(f"pr0={_bin(r0[i - 1]) if i > 0 else 'x'}")
             f.append(f"nr0={_bin(r0[i + 1]) if i + 1 < n else 'x'}")
             f.append(f"k|r0={kinds[i]}|{_bin(r0[i])}")
+            f.append(f"d|r0={dens}|{_bin(r0[i])}")
         if "r1" in role_odds and i > 0:  # an answer to a question sounds like its speaker
             f.append(f"pq|r1={_asks(texts[i - 1])}|{_bin(role_odds['r1'][i])}")
+            f.append(f"d|r1={dens}|{_bin(role_odds['r1'][i])}")
         if "before" in role_odds and "rr3" in role_odds and i > 0:
             left, right = role_odds["before"][i], role_odds["rr3"][i]
             # the speech before the gap sounds like one side and the speech after like the other
@@ -274,8 +311,15 @@ class DiarizeModel:
             raise ModelError(f"{source}: the role model must have classes agent and customer")
         self.prior_agent = prior_of(spec["roles"])
         crf = spec["tagger"]
-        if list(crf.get("labels", ())) != list(LABELS):
-            raise ModelError(f"{source}: tagger labels must be {list(LABELS)}")
+        labels = tuple(crf.get("labels", ()))
+        if labels not in _LABEL_SETS:
+            raise ModelError(f"{source}: tagger labels must be one of "
+                             f"{[list(x) for x in _LABEL_SETS]}, not {list(labels)}")
+        self.labels = labels
+        size = len(labels)
+        #: which labels are the agent's, and which begin a stretch (the change bias's)
+        self._is_agent = tuple(lab.startswith("agent-") for lab in labels)
+        self._starts = tuple(i for i, lab in enumerate(labels) if lab[-1] in "BS")
         self._state: dict[str, tuple[float, ...]] = {
             k: tuple(float(x) for x in v) for k, v in crf["state"].items()}
         self._trans = tuple(tuple(float(x) for x in row) for row in crf["transitions"])
@@ -290,11 +334,26 @@ class DiarizeModel:
         if self.decode not in ("viterbi", "posterior"):
             raise ModelError(f"{source}: tagger decode must be viterbi or posterior, "
                              f"not {self.decode!r}")
-        if len(self._trans) != 4 or any(len(r) != 4 for r in self._trans) or any(
-                len(v) != 4 or not all(math.isfinite(x) for x in v)
+        if len(self._trans) != size or any(len(r) != size for r in self._trans) or any(
+                len(v) != size or not all(math.isfinite(x) for x in v)
                 for v in self._state.values()) or not math.isfinite(self.change_bias):
             raise ModelError(f"{source}: malformed tagger weights")
         self._agent = self.roles.classes.index("agent")
+        #: BIES: impossible transitions (a change that skips the end of a stretch) and first
+        #: and last labels are ruled out; a BI tagger allows every transition
+        strict = labels == LABELS_BIES
+        self._mask = tuple(tuple(0.0 if not strict or _allowed(a, b) else -math.inf
+                                 for b in labels) for a in labels)
+        self._first = tuple(0.0 if not strict or lab[-1] in "BS" else -math.inf for lab in labels)
+        self._last = tuple(0.0 if not strict or lab[-1] in "ES" else -math.inf for lab in labels)
+
+    def is_agent(self, label: int) -> bool:
+        """Whether label ``label`` (an index into :attr:`labels`) is one of the agent's."""
+        return self._is_agent[label]
+
+    def p_agent(self, marginals: Sequence[float]) -> float:
+        """P(agent) of a piece from its label marginals."""
+        return float(sum(m for m, a in zip(marginals, self._is_agent, strict=True) if a))
 
     def role_odds(self, chunks: Sequence[str], pieces: Sequence[Piece]) -> dict[str, list[float]]:
         return role_odds(self.roles, self.prior_agent, chunks, pieces)
@@ -307,13 +366,14 @@ class DiarizeModel:
                               self.role_odds(chunks, pieces))
 
     def tag(self, feats: Sequence[Sequence[str]]) -> tuple[list[int], list[list[float]]]:
-        """Labels (indexes into :data:`LABELS`; Viterbi or posterior, see :attr:`decode`) and
+        """Labels (indexes into :attr:`labels`; Viterbi or posterior, see :attr:`decode`) and
         the forward-backward marginals."""
         import numpy as np
 
         n = len(feats)
+        size = len(self.labels)
         state = self._state
-        emit = np.zeros((n, 4))
+        emit = np.zeros((n, size))
         for i, f in enumerate(feats):
             row = emit[i]
             for a in f:
@@ -321,11 +381,12 @@ class DiarizeModel:
                 if w is not None:
                     row += w
         if self.change_bias:
-            emit[:, 0] += self.change_bias
-            emit[:, 2] += self.change_bias
-        tr = np.asarray(self._trans)
+            emit[:, list(self._starts)] += self.change_bias
+        emit[0] += self._first
+        emit[-1] += self._last
+        tr = np.asarray(self._trans) + np.asarray(self._mask)
         score = emit[0].copy()
-        back = np.zeros((n, 4), dtype=np.int64)
+        back = np.zeros((n, size), dtype=np.int64)
         for i in range(1, n):
             cand = score[:, None] + tr  # [from, to]
             back[i] = cand.argmax(axis=0)
@@ -336,23 +397,27 @@ class DiarizeModel:
             y = int(back[i, y])
             path.append(y)
         path.reverse()
-        fwd = np.empty((n, 4))
-        fwd[0] = emit[0]
-        for i in range(1, n):
-            c = fwd[i - 1][:, None] + tr
-            m = c.max(axis=0)
-            fwd[i] = emit[i] + m + np.log(np.exp(c - m).sum(axis=0))
-        bwd = np.zeros((n, 4))
-        for i in range(n - 2, -1, -1):
-            c = tr + (emit[i + 1] + bwd[i + 1])[None, :]
-            m = c.max(axis=1)
-            bwd[i] = m + np.log(np.exp(c - m[:, None]).sum(axis=1))
-        z = fwd[-1].max() + math.log(float(np.exp(fwd[-1] - fwd[-1].max()).sum()))
-        marg = np.exp(fwd + bwd - z)
+        with np.errstate(divide="ignore", invalid="ignore"):  # exp(-inf) is a ruled-out label
+            fwd = np.empty((n, size))
+            fwd[0] = emit[0]
+            for i in range(1, n):
+                c = fwd[i - 1][:, None] + tr
+                m = c.max(axis=0)
+                fwd[i] = emit[i] + m + np.log(np.exp(c - m).sum(axis=0))
+            bwd = np.zeros((n, size))
+            for i in range(n - 2, -1, -1):
+                c = tr + (emit[i + 1] + bwd[i + 1])[None, :]
+                m = c.max(axis=1)
+                bwd[i] = m + np.log(np.exp(c - m[:, None]).sum(axis=1))
+            z = fwd[-1].max() + math.log(float(np.exp(fwd[-1] - fwd[-1].max()).sum()))
+            marg = np.nan_to_num(np.exp(fwd + bwd - z))
         if self.decode == "posterior":  # each piece's likeliest role, then its likeliest label
-            agent = marg[:, 0] + marg[:, 1] >= marg[:, 2] + marg[:, 3]
-            path = np.where(agent, np.where(marg[:, 0] >= marg[:, 1], 0, 1),
-                            np.where(marg[:, 2] >= marg[:, 3], 2, 3)).tolist()
+            agent_cols = np.asarray(self._is_agent)
+            p_agent = marg[:, agent_cols].sum(axis=1)
+            agent = p_agent >= 1.0 - p_agent
+            best_a = np.where(agent_cols, marg, -1.0).argmax(axis=1)
+            best_c = np.where(~agent_cols, marg, -1.0).argmax(axis=1)
+            path = np.where(agent, best_a, best_c).tolist()
         return path, marg.tolist()
 
 
@@ -379,8 +444,9 @@ def diarize(chunks: Sequence[str], model: DiarizeModel | None = None,
         part = pieces[a:b]
         path, marg = model.tag(model.features(chunks, part, tokenize))
         for y, m in list(zip(path, marg))[lo - a:lo - a + BLOCK]:
-            roles.append("agent" if y < 2 else "customer")
-            p_role.append(m[0] + m[1] if y < 2 else m[2] + m[3])
+            pa = model.p_agent(m)
+            roles.append("agent" if model.is_agent(y) else "customer")
+            p_role.append(pa if model.is_agent(y) else 1.0 - pa)
     turns: list[MonoTurn] = []
     i = 0
     while i < len(pieces):
