@@ -72,18 +72,106 @@ def test_change_bias_is_read_checked_and_moves_the_cuts() -> None:
     assert shipped.change_bias == shipped.spec["tagger"]["change_bias"] > 0
     spec = json.loads(json.dumps(shipped.spec))
     counts = {}
-    for bias in (-20.0, 0.0, 20.0):
+    for bias in (-1e6, -20.0, 0.0, 20.0):
         spec["tagger"]["change_bias"] = bias
         counts[bias] = len(diarize([CALL], DiarizeModel(spec)))
-    # strongly against speaker changes: fewer turns than without a bias (at most one change:
-    # the tagger can still switch roles through a transition it never saw in training, whose
-    # weight is 0); strongly for them: more turns
-    assert counts[-20.0] <= 2 and counts[-20.0] < counts[0.0] < counts[20.0]
+    # against speaker changes: fewer turns than without a bias (-20 still lets the greeting be
+    # the agent's), and one turn when a change costs more than any evidence can pay (every
+    # change begins a stretch: the BIES tagger cannot change roles any other way); strongly
+    # for changes: more turns
+    assert counts[-1e6] == 1 and counts[-20.0] <= 2
+    assert counts[-20.0] < counts[0.0] < counts[20.0]
     spec["tagger"]["change_bias"] = float("nan")
     with pytest.raises(ModelError, match="malformed tagger weights"):
         DiarizeModel(spec)
     del spec["tagger"]["change_bias"]  # models written before the bias: no bias
     assert DiarizeModel(spec).change_bias == 0.0
+
+
+@pytest.mark.parametrize(("a", "b", "ok"), [
+    ("agent-B", "agent-I", True), ("agent-B", "agent-E", True), ("agent-I", "agent-I", True),
+    ("agent-B", "customer-B", False),  # a change must end the stretch first
+    ("agent-I", "customer-S", False), ("agent-B", "agent-B", False), ("agent-I", "agent-S", False),
+    ("agent-E", "customer-B", True), ("agent-E", "customer-S", True),
+    ("agent-S", "customer-B", True), ("customer-S", "agent-S", True),
+    ("agent-E", "agent-B", False),  # a same-role restart would only collect the change bias
+    ("customer-S", "customer-S", False), ("customer-E", "agent-I", False),
+    ("customer-E", "agent-E", False),
+])
+def test_bies_transitions(a: str, b: str, ok: bool) -> None:
+    from phrasecheck.diarize import _allowed
+
+    assert _allowed(a, b) is ok
+
+
+def _random_tagger(seed: int, decode: str) -> object:
+    import random
+
+    from phrasecheck.diarize import LABELS_BIES, DiarizeModel, default_diarize_model
+
+    rng = random.Random(seed)
+    spec = dict(default_diarize_model().spec)  # a shallow copy: only the tagger is replaced
+    spec["tagger"] = {"labels": list(LABELS_BIES), "decode": decode,
+                      "change_bias": rng.uniform(-3, 3),
+                      "state": {f"f{k}": [rng.uniform(-4, 4) for _ in LABELS_BIES]
+                                for k in range(6)},
+                      # random weights on every transition, the impossible ones too: the
+                      # structure must hold whatever the weights say
+                      "transitions": [[rng.uniform(-4, 4) for _ in LABELS_BIES]
+                                      for _ in LABELS_BIES]}
+    return DiarizeModel(spec)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 10_000), st.sampled_from(["viterbi", "posterior"]),
+       st.lists(st.lists(st.sampled_from([f"f{k}" for k in range(6)]), max_size=3),
+                min_size=1, max_size=12))
+def test_bies_tagger_keeps_its_structure(seed: int, decode: str, feats: list[list[str]]
+                                         ) -> None:
+    from phrasecheck.diarize import LABELS_BIES, _allowed
+
+    model = _random_tagger(seed, decode)
+    path, marg = model.tag(feats)  # type: ignore[attr-defined]
+    labels = [LABELS_BIES[y] for y in path]
+    for m in marg:  # marginals of a proper distribution over the allowed paths
+        assert sum(m) == pytest.approx(1.0) and min(m) >= 0.0
+    p_agent = [model.p_agent(m) for m in marg]  # type: ignore[attr-defined]
+    if decode == "viterbi":  # the best path is a possible one
+        assert labels[0][-1] in "BS" and labels[-1][-1] in "ES"
+        assert all(_allowed(a, b) for a, b in itertools.pairwise(labels))
+    else:  # each piece's likelier role
+        assert all(model.is_agent(y) == (p >= 0.5) for y, p in  # type: ignore[attr-defined]
+                   zip(path, p_agent, strict=True))
+    # marginals put no weight on labels no possible path has there
+    assert marg[0][LABELS_BIES.index("agent-I")] == 0.0
+    assert marg[-1][LABELS_BIES.index("customer-B")] == 0.0
+
+
+@pytest.mark.parametrize(("chunks", "density"), [
+    (["您 好 请问 有 什么 可以 帮 您"], 0),  # a space between every word: 1.7 per piece
+    (["您好 请问有什么 可以帮您 我想问一下"], 2),  # pauses inside clauses: 4 per piece
+    (["您好，请问有什么可以帮您，我想问一下社保卡的事"], 3),  # ASR commas at clauses: 7.7
+    (["您好请问有什么可以帮您我想问一下社保卡怎么补办"], 4),  # glued: one piece, cut by jieba
+])
+def test_density_counts_pause_cut_pieces(chunks: list[str], density: int) -> None:
+    import rjieba
+
+    from phrasecheck.diarize import _density, _is_space, _slice
+
+    pieces = units(chunks, rjieba.cut)
+    texts = ["".join(ch for ch in _slice(chunks, p, p) if not _is_space(ch)) for p in pieces]
+    assert _density(texts, [p.before for p in pieces]) == density
+
+
+def test_tagger_labels_are_checked() -> None:
+    from phrasecheck.diarize import DiarizeModel, default_diarize_model
+    from phrasecheck.errors import ModelError
+
+    spec = json.loads(json.dumps(default_diarize_model().spec))
+    assert spec["tagger"]["labels"][2] == "agent-E"  # the shipped tagger marks stretch ends
+    spec["tagger"]["labels"] = ["agent-B", "customer-B"]
+    with pytest.raises(ModelError, match=r"tagger labels must be one of .*agent-S"):
+        DiarizeModel(spec)
 
 
 @settings(max_examples=40, deadline=None)
