@@ -37,6 +37,7 @@ import math
 import re
 import threading
 import unicodedata
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib.abc import Traversable
@@ -200,7 +201,7 @@ def _allowed(a: str, b: str) -> bool:
 
 
 def _bin(x: float) -> int:
-    return sum(1 for b in _BINS if x > b)
+    return bisect_left(_BINS, x)  # how many bin edges lie below x
 
 
 def _asks(t: str) -> bool:
@@ -212,7 +213,7 @@ def _density(texts: Sequence[str], kinds: Sequence[str]) -> int:
     cuts of glued text are one piece with the cut before them), binned by :data:`_DENSITY`."""
     cuts = sum(1 for k in kinds if k != "glued")
     mean = sum(len(t) for t in texts) / cuts if cuts else 0.0
-    return sum(1 for b in _DENSITY if mean > b)
+    return bisect_left(_DENSITY, mean)
 
 
 def piece_features(texts: Sequence[str], kinds: Sequence[str], tokens: Sequence[Sequence[str]],
@@ -322,6 +323,9 @@ class DiarizeModel:
         self._starts = tuple(i for i, lab in enumerate(labels) if lab[-1] in "BS")
         self._state: dict[str, tuple[float, ...]] = {
             k: tuple(float(x) for x in v) for k, v in crf["state"].items()}
+        #: each attribute's row in a weight matrix whose last row is zeros, so that every
+        #: piece's emission scores are one gather and one sum over the rows of its attributes
+        self._row = {k: i for i, k in enumerate(self._state)}
         self._trans = tuple(tuple(float(x) for x in row) for row in crf["transitions"])
         #: added to the score of every stretch start (agent-B, customer-B): the tagger trained
         #: by likelihood misses speaker changes more often than it invents them, and this
@@ -339,6 +343,11 @@ class DiarizeModel:
                 for v in self._state.values()) or not math.isfinite(self.change_bias):
             raise ModelError(f"{source}: malformed tagger weights")
         self._agent = self.roles.classes.index("agent")
+        import numpy as np
+
+        self._weights = np.zeros((len(self._row) + 1, size))
+        for a, i in self._row.items():
+            self._weights[i] = self._state[a]
         #: BIES: impossible transitions (a change that skips the end of a stretch) and first
         #: and last labels are ruled out; a BI tagger allows every transition
         strict = labels == LABELS_BIES
@@ -372,14 +381,16 @@ class DiarizeModel:
 
         n = len(feats)
         size = len(self.labels)
-        state = self._state
-        emit = np.zeros((n, size))
-        for i, f in enumerate(feats):
-            row = emit[i]
-            for a in f:
-                w = state.get(a)
-                if w is not None:
-                    row += w
+        weights = self._weights
+        row = self._row
+        zero = len(row)  # every piece gathers the zero row, so none is empty
+        rows: list[int] = []
+        starts: list[int] = []
+        for f in feats:
+            starts.append(len(rows))
+            rows.append(zero)
+            rows.extend([j for a in f if (j := row.get(a)) is not None])
+        emit = np.add.reduceat(weights[rows], starts, axis=0)
         if self.change_bias:
             emit[:, list(self._starts)] += self.change_bias
         emit[0] += self._first
