@@ -163,6 +163,23 @@ def test_density_counts_pause_cut_pieces(chunks: list[str], density: int) -> Non
     assert _density(texts, [p.before for p in pieces]) == density
 
 
+def test_four_label_models_still_load_and_decode() -> None:
+    """Models written before the BIES labels (agent/customer, B/I) decode as they did: every
+    transition allowed, no first or last label ruled out."""
+    from phrasecheck.diarize import LABELS, DiarizeModel, default_diarize_model
+
+    spec = dict(default_diarize_model().spec)
+    spec["tagger"] = {"labels": list(LABELS), "decode": "viterbi", "change_bias": 0.0,
+                      "state": {"a": [0.0, 0.0, 5.0, 0.0], "c": [5.0, 0.0, 0.0, 0.0]},
+                      "transitions": [[0.0] * 4 for _ in LABELS]}
+    model = DiarizeModel(spec)
+    # a customer-B straight after agent-B: a BIES tagger could not, a BI one may
+    path, marg = model.tag([["c"], ["a"], ["c"]])
+    assert path == [0, 2, 0]
+    assert [model.is_agent(y) for y in path] == [True, False, True]
+    assert all(sum(m) == pytest.approx(1.0) for m in marg)
+
+
 def test_tagger_labels_are_checked() -> None:
     from phrasecheck.diarize import DiarizeModel, default_diarize_model
     from phrasecheck.errors import ModelError

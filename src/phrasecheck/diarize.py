@@ -327,7 +327,8 @@ class DiarizeModel:
         #: piece's emission scores are one gather and one sum over the rows of its attributes
         self._row = {k: i for i, k in enumerate(self._state)}
         self._trans = tuple(tuple(float(x) for x in row) for row in crf["transitions"])
-        #: added to the score of every stretch start (agent-B, customer-B): the tagger trained
+        #: added to the score of every stretch start (B, and S for a stretch of one piece;
+        #: agent-B and customer-B in a four-label model): the tagger trained
         #: by likelihood misses speaker changes more often than it invents them, and this
         #: decoding bias, chosen by cross-validation on the training calls, evens that out
         self.change_bias = float(crf.get("change_bias", 0.0))
