@@ -321,12 +321,8 @@ class DiarizeModel:
         #: which labels are the agent's, and which begin a stretch (the change bias's)
         self._is_agent = tuple(lab.startswith("agent-") for lab in labels)
         self._starts = tuple(i for i, lab in enumerate(labels) if lab[-1] in "BS")
-        self._state: dict[str, tuple[float, ...]] = {
-            k: tuple(float(x) for x in v) for k, v in crf["state"].items()}
-        #: each attribute's row in a weight matrix whose last row is zeros, so that every
-        #: piece's emission scores are one gather and one sum over the rows of its attributes
-        self._row = {k: i for i, k in enumerate(self._state)}
-        self._trans = tuple(tuple(float(x) for x in row) for row in crf["transitions"])
+        state = {k: tuple(float(x) for x in v) for k, v in crf["state"].items()}
+        trans = tuple(tuple(float(x) for x in row) for row in crf["transitions"])
         #: added to the score of every stretch start (B, and S for a stretch of one piece;
         #: agent-B and customer-B in a four-label model): the tagger trained
         #: by likelihood misses speaker changes more often than it invents them, and this
@@ -339,23 +335,28 @@ class DiarizeModel:
         if self.decode not in ("viterbi", "posterior"):
             raise ModelError(f"{source}: tagger decode must be viterbi or posterior, "
                              f"not {self.decode!r}")
-        if len(self._trans) != size or any(len(r) != size for r in self._trans) or any(
+        if len(trans) != size or any(len(r) != size for r in trans) or any(
                 len(v) != size or not all(math.isfinite(x) for x in v)
-                for v in self._state.values()) or not math.isfinite(self.change_bias):
+                for v in state.values()) or not math.isfinite(self.change_bias):
             raise ModelError(f"{source}: malformed tagger weights")
-        self._agent = self.roles.classes.index("agent")
         import numpy as np
 
-        self._weights = np.zeros((len(self._row) + 1, size))
+        #: each attribute's row in a weight matrix whose last row is zeros, so that every
+        #: piece's emission scores are one gather and one sum over the rows of its attributes
+        self._row = {k: i for i, k in enumerate(state)}
+        self._weights = np.zeros((len(state) + 1, size))
         for a, i in self._row.items():
-            self._weights[i] = self._state[a]
+            self._weights[i] = state[a]
         #: BIES: impossible transitions (a change that skips the end of a stretch) and first
-        #: and last labels are ruled out; a BI tagger allows every transition
+        #: and last labels are ruled out (-inf); a BI tagger allows every transition
         strict = labels == LABELS_BIES
-        self._mask = tuple(tuple(0.0 if not strict or _allowed(a, b) else -math.inf
-                                 for b in labels) for a in labels)
-        self._first = tuple(0.0 if not strict or lab[-1] in "BS" else -math.inf for lab in labels)
-        self._last = tuple(0.0 if not strict or lab[-1] in "ES" else -math.inf for lab in labels)
+        self._trans = np.asarray(trans) + np.array(
+            [[0.0 if not strict or _allowed(a, b) else -math.inf for b in labels]
+             for a in labels])
+        self._first = np.array([0.0 if not strict or lab[-1] in "BS" else -math.inf
+                                for lab in labels])
+        self._last = np.array([0.0 if not strict or lab[-1] in "ES" else -math.inf
+                               for lab in labels])
 
     def is_agent(self, label: int) -> bool:
         """Whether label ``label`` (an index into :attr:`labels`) is one of the agent's."""
@@ -396,7 +397,7 @@ class DiarizeModel:
             emit[:, list(self._starts)] += self.change_bias
         emit[0] += self._first
         emit[-1] += self._last
-        tr = np.asarray(self._trans) + np.asarray(self._mask)
+        tr = self._trans
         score = emit[0].copy()
         back = np.zeros((n, size), dtype=np.int64)
         for i in range(1, n):
@@ -422,7 +423,7 @@ class DiarizeModel:
                 m = c.max(axis=1)
                 bwd[i] = m + np.log(np.exp(c - m[:, None]).sum(axis=1))
             z = fwd[-1].max() + math.log(float(np.exp(fwd[-1] - fwd[-1].max()).sum()))
-            marg = np.nan_to_num(np.exp(fwd + bwd - z))
+            marg = np.exp(fwd + bwd - z)
         if self.decode == "posterior":  # each piece's likeliest role, then its likeliest label
             agent_cols = np.asarray(self._is_agent)
             p_agent = marg[:, agent_cols].sum(axis=1)
