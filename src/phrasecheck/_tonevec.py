@@ -47,7 +47,7 @@ class _Lookup:
     lookup is two vectorised gathers, whatever the query: no per-query binary search
     (~15 dependent steps) and no probe loop."""
 
-    __slots__ = ("_ids", "_keys", "_mult", "_shift")
+    __slots__ = ("_ids", "_keys", "_mult", "_shift", "_size")
 
     _EMPTY = (1 << 64) - 1  # never a key: character keys use 63 bits, word keys fewer
     # odd multipliers for multiplicative hashing (the top bits of key * M mod 2^64); the
@@ -68,7 +68,10 @@ class _Lookup:
             raise RuntimeError("could not build the n-gram hash table")
         keys, ids = tables
         self._keys = np.array(keys, dtype=np.uint64)  # shape (2, size)
-        self._ids = np.array(ids, dtype=np.int64)
+        # the ids of both tables end to end, then -1: a query's id is one gather at the
+        # slot it was found in (size + slot for the second table, 2 * size for none)
+        self._size = len(keys[0])
+        self._ids = np.array([*ids[0], *ids[1], -1], dtype=np.int64)
         self._mult = tuple(np.uint64(m) for m in mults)
         self._shift = np.uint64(64 - bits)
 
@@ -99,9 +102,11 @@ class _Lookup:
         s1 = ((query * self._mult[0]) >> self._shift).astype(np.intp)
         s2 = ((query * self._mult[1]) >> self._shift).astype(np.intp)
         k1, k2 = self._keys
-        i1, i2 = self._ids
-        return np.where(k1.take(s1) == query, i1.take(s1),
-                        np.where(k2.take(s2) == query, i2.take(s2), -1))
+        size = self._size
+        slot = np.where(k1.take(s1) == query, s1,
+                        np.where(k2.take(s2) == query, s2 + size, 2 * size))
+        found: Ints = self._ids.take(slot)
+        return found
 
 
 class _CharLookup:
@@ -379,6 +384,7 @@ class BatchScorer:
         self._idf = np.array(idf, dtype=np.float64)
         n_classes = len(intercept)
         self.coef = np.array(coefs, dtype=np.float64).reshape(len(idf), n_classes)
+        self._coef_cols = [np.ascontiguousarray(self.coef[:, c]) for c in range(n_classes)]
         # for explanations: the mean coefficient (Python's sum, as ToneModel._explain), and
         # each feature's displayed name (bigram parts joined) as an id, ranked as str sorts
         self.coef_mean = np.array([sum(c) / n_classes for c in coefs], dtype=np.float64)
@@ -423,14 +429,15 @@ class BatchScorer:
         with np.errstate(divide="ignore"):
             scale = np.where(sq > 0, weights / np.sqrt(sq), 0.0)
         x = v * scale[group]
-        # one bincount for all classes: bin (row, class) gets its intercept first, then
-        # every feature in order: the same additions, in the same order, as the per-reply loop
+        # one bincount per class: row i's bin gets its intercept first, then every feature in
+        # order: the same additions, in the same order, as the per-reply loop
         rows_first = np.concatenate([np.arange(n, dtype=np.int64), row])
-        w = np.concatenate([np.broadcast_to(self._intercept, (n, k)),
-                            x[:, None] * np.take(self.coef, feat, axis=0)])
-        sums = np.bincount((rows_first[:, None] * k + np.arange(k)).ravel(),
-                           weights=w.ravel(), minlength=n * k).reshape(n, k)
-        out: Floats = sums.astype(np.float64, copy=False)  # float already (weights)
+        out: Floats = np.empty((n, k), dtype=np.float64)
+        w = np.empty(n + len(feat), dtype=np.float64)
+        for c in range(k):
+            w[:n] = self._intercept[c]
+            np.multiply(x, self._coef_cols[c].take(feat), out=w[n:])
+            out[:, c] = np.bincount(rows_first, weights=w, minlength=n)
         bounds = [0, *np.cumsum(np.bincount(row, minlength=n)).tolist()]
         return Batch(out, bounds, feat, x, self)
 
