@@ -7,7 +7,6 @@ the classifier model load on first use, or up front with :meth:`Analyzer.warm`.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 import re
@@ -28,7 +27,14 @@ from .policy import Policy, load_policy
 from .rules import Facts, RuleTrace, evaluate_rule, score, tone_finding
 from .tokenize import JiebaTokenizer, Tokenizer
 from .tone import decide
-from .types import Conversation, ConversationScore, Finding, ToneResult, Turn
+from .types import (
+    Conversation,
+    ConversationScore,
+    Finding,
+    ToneResult,
+    Turn,
+    positional_maker,
+)
 
 __all__ = ["Analyzer"]
 
@@ -325,10 +331,13 @@ class Analyzer:
         lean = getattr(model, "label_probabilities", None)
         if lean is not None and "complaint" in getattr(model, "labels", ()):
             # P(complaint) and the features of the texts labelled complaint, without a full
-            # ToneResult per customer turn
-            return [ComplaintVerdict(float(p), tuple((n, w) for n, w in feats
-                                                     if CUE_MARK not in n))
-                    for p, feats in lean(inputs, "complaint")]
+            # ToneResult per customer turn; one (frozen) verdict per distinct input, shared
+            # by its repeats (好的, 嗯, 对: most customer turns of a batch)
+            unique = list(dict.fromkeys(inputs))
+            made = {t: ComplaintVerdict(float(p), tuple((n, w) for n, w in feats
+                                                        if CUE_MARK not in n))
+                    for t, (p, feats) in zip(unique, lean(unique, "complaint"), strict=True)}
+            return [made[t] for t in inputs]
         out = []
         for r in _predict_shared(model, inputs):
             p = float(r.probabilities.get("complaint", 0.0))
@@ -564,17 +573,15 @@ class Analyzer:
         return RuleTrace(rule, result, steps)
 
 
-_FINDING_FIELDS = tuple(f.name for f in dataclasses.fields(Finding))
+_make_finding = positional_maker(Finding)
 
 
 def _with_turn(f: Finding, turn: int) -> Finding:
     """``dataclasses.replace(f, turn=turn)`` without re-running ``__init__`` (a finding
-    copied to every repeat of a canned turn; several times faster)."""
-    new = object.__new__(Finding)
-    for name in _FINDING_FIELDS:
-        object.__setattr__(new, name, getattr(f, name))
-    object.__setattr__(new, "turn", turn)
-    return new
+    copied to every repeat of a canned turn)."""
+    return _make_finding(f.code, f.category, f.kind, f.phrase, f.text, f.start, f.end, turn,
+                         f.severity, f.source, f.score, f.suggestion, f.basis, f.explanation,
+                         f.role, f.subcategory)
 
 
 def _predict_shared(model: Any, texts: list[str]) -> Sequence[ToneResult]:

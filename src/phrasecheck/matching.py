@@ -30,7 +30,7 @@ from typing import Any, Literal
 from .lexicon import Lexicon, LexiconEntry
 from .normalize import NormalizedText, Normalizer
 from .tokenize import JiebaTokenizer, Tokenizer
-from .types import Finding
+from .types import Finding, positional_maker
 
 __all__ = ["Hit", "PhraseMatcher"]
 
@@ -417,14 +417,16 @@ class PhraseMatcher:
             else:
                 how = "" if surface == entry.phrase else f"“{surface}” matches “{t.form}”; "
             explanation = t.head + how + t.tail
-            out.append(Finding(
-                code=entry.code, category=entry.category, kind=entry.kind, phrase=entry.phrase,
-                text=surface, start=s, end=e, turn=turn, severity=entry.severity,
-                source="lexicon", score=PHONETIC_SCORE if t.phonetic else 1.0,
-                suggestion=entry.suggestion, basis=entry.basis,
-                explanation=explanation, role=role,
-            ))
+            # Finding(code, category, kind, phrase, text, start, end, turn, severity, source,
+            # score, suggestion, basis, explanation, role, subcategory): one per hit
+            out.append(_make_finding(
+                entry.code, entry.category, entry.kind, entry.phrase, surface, s, e, turn,
+                entry.severity, "lexicon", PHONETIC_SCORE if t.phonetic else 1.0,
+                entry.suggestion, entry.basis, explanation, role, None))
         return out
+
+
+_make_finding = positional_maker(Finding)
 
 
 def _find_all(haystack: str, needle: str) -> list[int]:

@@ -26,6 +26,7 @@ from .types import (
     Finding,
     RuleResult,
     ToneResult,
+    positional_maker,
 )
 
 __all__ = ["Facts", "RuleTrace", "evaluate", "evaluate_rule", "hold_events", "score",
@@ -174,9 +175,12 @@ def evaluate_rule(rule: Rule, facts: Facts, trace: list[str] | None = None) -> R
             deduction = rule.deduction
         if rule.cap is not None:
             deduction = min(deduction, rule.cap)
-    return RuleResult(rule_id=rule.id, passed=passed, deduction=round(deduction, 4),
-                      evidence=tuple(evidence), title=rule.title, basis=rule.basis,
-                      veto=bool(rule.veto and passed is False), message=message)
+    # RuleResult(rule_id, passed, deduction, evidence, title, basis, veto, message)
+    return _make_result(rule.id, passed, round(deduction, 4), tuple(evidence), rule.title,
+                        rule.basis, bool(rule.veto and passed is False), message)
+
+
+_make_result = positional_maker(RuleResult)
 
 
 Outcome = tuple["bool | None", list[Evidence], list[float], str]

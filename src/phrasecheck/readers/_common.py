@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._unicode import LONE_SURROGATE, scrub, scrub_value
-from ..types import ROLES, Conversation, ReadError, Turn
+from ..types import ROLES, Conversation, ReadError, Turn, positional_maker
 from ._text import MAX_CHARS, MAX_XLSX_BYTES, too_long
 from .roles import assign_roles, speaker_key
 
@@ -269,6 +269,9 @@ def _bad_value(value: Any) -> bool:
     return False
 
 
+_make_turn = positional_maker(Turn)
+
+
 def finish(b: Builder, path: str, fmt: str, opts: Options,
            sort: bool = False) -> Conversation | ReadError:
     """Turn a builder into a Conversation (roles inferred, times relative) or a 'no turns' error."""
@@ -299,8 +302,9 @@ def finish(b: Builder, path: str, fmt: str, opts: Options,
             [(t.role, t.speaker, t.text) for t in raw], opts.speaker_roles, opts.infer_roles)
         if inference is not None:
             metadata["role_inference"] = inference
-        # positional: Turn(index, role, text, start, end, speaker, line), a hot loop
-        turns = tuple(Turn(i, roles[i], t.text, starts[i], ends[i], t.speaker, t.line)
+        # Turn(index, role, text, start, end, speaker, line), a hot loop
+        make = _make_turn
+        turns = tuple(make(i, roles[i], t.text, starts[i], ends[i], t.speaker, t.line)
                       for i, t in enumerate(raw))
     metadata["source"] = path
     metadata["format"] = fmt
