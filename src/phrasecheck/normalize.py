@@ -30,10 +30,11 @@ import threading
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import chain
+from itertools import accumulate, chain
 from typing import Any, ClassVar
 
 from ._unicode import scrub
+from .types import positional_maker
 
 __all__ = ["NormalizedText", "Normalizer"]
 
@@ -61,6 +62,8 @@ _REPEATS = re.compile(r"(.)\1{2,}")
 _NOISE_CLASS = "[" + "".join(re.escape(c) for c in _NOISE_CHARS) + "]"
 _NOISE_BETWEEN_CJK_RE = re.compile("(?<=[" + _CJK + "])" + _NOISE_CLASS + "+(?=[" + _CJK + "])")
 _ZERO_WIDTH_RE = re.compile("[" + _ZERO_WIDTH + "]+")
+# the same, captured: re.split then gives kept text and cut decoration in turn
+_NOISE_SPLIT_RE = re.compile("(?<=[" + _CJK + "])(" + _NOISE_CLASS + "+)(?=[" + _CJK + "])")
 _SHORT = 512  # texts up to this length take the per-character path
 _TABLES: tuple[Any, Any, Any, Any] | None = None
 
@@ -106,6 +109,10 @@ class NormalizedText:
             pos = int(self.starts[start]) if start < len(self.starts) else len(self.original)
             return pos, pos
         return int(self.starts[start]), int(self.ends[end - 1])
+
+
+# NormalizedText(original, text, starts, ends), made for every text matched
+_make_normalized = positional_maker(NormalizedText)
 
 
 class _T2S:
@@ -220,7 +227,7 @@ class Normalizer:
         if not isinstance(text, str):
             raise TypeError(f"expected str, got {type(text).__name__}")
         if self._is_clean(text):
-            return NormalizedText(text, text)
+            return _make_normalized(text, text, None, None)
         # a lone surrogate (half an emoji) cannot go through OpenCC or jieba: fold a copy
         # with U+FFFD in its place, one character for one, so the offset map still holds
         work = scrub(text)
@@ -239,8 +246,10 @@ class Normalizer:
         if table is None:
             out = text
         elif table.odd.search(text) is None:
-            # every character folds to exactly one (the common case): str.translate, in C
-            out = text.translate(table.one_to_one)
+            # every character folds to exactly one (the common case): str.translate, in C,
+            # when any character folds at all (a dict lookup per character: most text has
+            # none to fold, and one scan of a character class says so)
+            out = text if table.folds.search(text) is None else text.translate(table.one_to_one)
         else:  # a character expands, vanishes or lies beyond the BMP: one by one
             pieces = [table.fold_cached(ch) for ch in text]
             out = "".join(pieces)
@@ -252,14 +261,26 @@ class Normalizer:
             if not t2s.traditional.isdisjoint(out):
                 out = t2s.convert(out)
         if self.strip_noise:
-            cuts = [m.span() for m in _ZERO_WIDTH_RE.finditer(out)]
-            cuts += [m.span() for m in _NOISE_BETWEEN_CJK_RE.finditer(out)]
-            if cuts:
+            los: list[int] | None = None  # the kept runs [lo, hi), once anything is cut
+            his: list[int] = []
+            if _ZERO_WIDTH_RE.search(out) is None:
+                # decoration between CJK characters only (ASR text, a space between words):
+                # one split gives the kept runs and the cut ones, in turn
+                parts = _NOISE_SPLIT_RE.split(out)
+                if len(parts) > 1:
+                    at = list(accumulate(map(len, parts), initial=0))
+                    los, his = at[0::2], at[1::2]
+                    out = "".join(parts[0::2])
+            else:
+                cuts = [m.span() for m in _ZERO_WIDTH_RE.finditer(out)]
+                cuts += [m.span() for m in _NOISE_BETWEEN_CJK_RE.finditer(out)]
                 keep = _complement(cuts, len(out))
-                out = "".join(out[a:b] for a, b in keep)
-                starts = (list(chain.from_iterable(range(a, b) for a, b in keep))
-                          if starts is None else
-                          list(chain.from_iterable(starts[a:b] for a, b in keep)))
+                los, his = [a for a, _ in keep], [b for _, b in keep]
+                out = "".join(map(out.__getitem__, map(slice, los, his)))
+            if los is not None:
+                starts = (list(chain.from_iterable(map(range, los, his))) if starts is None
+                          else list(chain.from_iterable(
+                              map(starts.__getitem__, map(slice, los, his)))))
                 moved = True
         if self.fold_repeats:
             np = _tables()[0]
@@ -271,7 +292,7 @@ class Normalizer:
             return NormalizedText(text, out)
         # plain lists: cheaper than numpy arrays for a turn-sized text (every character
         # here comes from exactly one original character, so ends are starts + 1)
-        return NormalizedText(text, out, starts, [s + 1 for s in starts])
+        return NormalizedText(text, out, starts, list(map((1).__add__, starts)))
 
     def _normalize_long(self, text: str) -> NormalizedText:
         # The long path works on an array of code points: a few vectorised passes (numpy)
@@ -366,6 +387,8 @@ class _FoldTable:
         odd = [ch for ch, f in self.changed.items() if len(f) != 1]
         self.odd = re.compile("[" + "".join(re.escape(ch) for ch in odd)
                               + "\U00010000-\U0010FFFF]")
+        self.folds = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(self.one_to_one))
+                                + "]")
         self._arrays: tuple[Any, Any, dict[int, Any]] | None = None
 
     def _changes(self) -> dict[str, str]:
