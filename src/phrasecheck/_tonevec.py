@@ -384,7 +384,6 @@ class BatchScorer:
         self._idf = np.array(idf, dtype=np.float64)
         n_classes = len(intercept)
         self.coef = np.array(coefs, dtype=np.float64).reshape(len(idf), n_classes)
-        self._coef_cols = [np.ascontiguousarray(self.coef[:, c]) for c in range(n_classes)]
         # for explanations: the mean coefficient (Python's sum, as ToneModel._explain), and
         # each feature's displayed name (bigram parts joined) as an id, ranked as str sorts
         self.coef_mean = np.array([sum(c) / n_classes for c in coefs], dtype=np.float64)
@@ -432,12 +431,11 @@ class BatchScorer:
         # one bincount per class: row i's bin gets its intercept first, then every feature in
         # order: the same additions, in the same order, as the per-reply loop
         rows_first = np.concatenate([np.arange(n, dtype=np.int64), row])
-        out: Floats = np.empty((n, k), dtype=np.float64)
-        w = np.empty(n + len(feat), dtype=np.float64)
-        for c in range(k):
-            w[:n] = self._intercept[c]
-            np.multiply(x, self._coef_cols[c].take(feat), out=w[n:])
-            out[:, c] = np.bincount(rows_first, weights=w, minlength=n)
+        w = np.empty((k, n + len(feat)), dtype=np.float64)
+        w[:, :n] = self._intercept[:, None]
+        np.multiply(np.take(self.coef, feat, axis=0).T, x, out=w[:, n:])
+        out: Floats = np.stack([np.bincount(rows_first, weights=w[c], minlength=n)
+                                for c in range(k)], axis=1)
         bounds = [0, *np.cumsum(np.bincount(row, minlength=n)).tolist()]
         return Batch(out, bounds, feat, x, self)
 
@@ -461,9 +459,11 @@ def _row_major(parts: Sequence[tuple[Ints, Ints]], n: int) -> tuple[Ints, Ints]:
 _PACK_BITS = 63  # bits of an int64 key that _groups may use (a test lowers it)
 
 
-def _groups(key: Ints, bound: int) -> tuple[Ints, Ints, Ints, Ints]:
+def _groups(key: Ints, bound: int, with_inverse: bool = True
+            ) -> tuple[Ints, Ints, Ints, Ints]:
     """Group equal keys (all in ``range(bound)``): the distinct keys (ascending), each one's
-    first position and count, and each element's group number.
+    first position and count, and each element's group number (an empty array when not
+    ``with_inverse``: a scatter over every element, which counting does not need).
 
     Key and position are packed into one integer and sorted by value (numpy's fast path:
     several times faster than the stable argsort ``np.unique`` needs); keys too wide to
@@ -482,9 +482,10 @@ def _groups(key: Ints, bound: int) -> tuple[Ints, Ints, Ints, Ints]:
     pos = packed & ((1 << pos_bits) - 1)
     new = np.concatenate([[m > 0], grouped[1:] != grouped[:-1]])
     starts = np.flatnonzero(new)
-    inverse = np.empty(m, dtype=np.int64)
-    inverse[pos] = np.cumsum(new) - 1
-    return grouped[starts], pos[starts], np.diff(np.append(starts, m)), inverse
+    group_of = np.empty(m if with_inverse else 0, dtype=np.int64)
+    if with_inverse:
+        group_of[pos] = np.cumsum(new) - 1
+    return grouped[starts], pos[starts], np.diff(np.append(starts, m)), group_of
 
 
 def _count(row: Ints, feat: Ints, n_rows: int, n_features: int
@@ -494,7 +495,8 @@ def _count(row: Ints, feat: Ints, n_rows: int, n_features: int
     import numpy as np
 
     m = len(row)
-    _, first, counts, _ = _groups(row * n_features + feat, n_rows * n_features)
+    _, first, counts, _ = _groups(row * n_features + feat, n_rows * n_features,
+                                  with_inverse=False)
     keep = np.zeros(m, dtype=bool)
     keep[first] = True
     count = np.zeros(m, dtype=np.int64)
