@@ -303,10 +303,13 @@ class PhraseMatcher:
         kind (or spelled in Latin letters as whole runs). ``codes``: ``norm``'s sound codes
         by :meth:`SoundCoder.codes_many`, when already made."""
         sounds, spans, latin, runs = self._coder.encode_parts(norm, codes)
+        exact = self._exact_forms
         for last, (length, t) in self._phonetic_automaton.iter(sounds):  # type: ignore[union-attr]
-            if t.index < 0:
-                continue  # a placeholder key (see _automaton)
             a, b = last + 1 - length, last + 1
+            # most hits are a form written as it is (its own sound): the exact automaton has
+            # it (or its allow-list), so it is skipped first, and so is a placeholder key
+            if (spans is None and norm[a:b] in exact) or t.index < 0:
+                continue
             if spans is None:
                 start, end, spelled = a, b, False
             else:

@@ -126,8 +126,12 @@ def _hits(facts: Facts, positions: Sequence[int], categories: Sequence[str]) -> 
     return [f for i in positions for f in facts.findings[i] if f.category in cats]
 
 
+_make_evidence = positional_maker(Evidence)
+
+
 def _span_evidence(f: Finding, note: str) -> Evidence:
-    return Evidence(note=note, turn=f.turn, start=f.start, end=f.end, text=f.text, code=f.code)
+    # Evidence(note, turn, start, end, text, window, code)
+    return _make_evidence(note, f.turn, f.start, f.end, f.text, None, f.code)
 
 
 def _window(facts: Facts, positions: Sequence[int], note: str) -> Evidence:

@@ -354,6 +354,8 @@ Result = Conversation | ReadError
 def _text_value(value: Any) -> str | None:
     if type(value) is str:  # the usual case, first
         return value.strip() or None
+    if value is None:  # the next most usual: a field the record does not have (speaker)
+        return None
     value = py(value)
     if missing(value) or isinstance(value, bool):
         return None
