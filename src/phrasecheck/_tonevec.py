@@ -5,11 +5,13 @@ Python: about 100 µs per agent turn, most of a batch run's time. Here the n-gra
 replies of a call are found in a few vectorised steps instead:
 
 * **characters**: the normalised texts are joined and turned into an array of code points;
-  an n-gram (n ≤ 3) is one integer, its code points packed 21 bits apiece, looked up with
-  :func:`numpy.searchsorted` in the sorted keys of the model's n-grams of that length;
-* **words**: each reply is tokenised (the same tokenizer as the per-reply path), every token is
-  mapped to an id with one C-level ``map(dict.get, ...)``, a bigram is the pair of ids, looked up
-  like a character n-gram.
+  an n-gram (n ≤ 3) is one integer, its code points packed 21 bits apiece, looked up in a
+  two-table cuckoo hash of the model's n-grams of that length (:class:`_Lookup`: a gather of
+  each table's key at the query's slot, then one gather of the id where it was found);
+  single characters by a direct table;
+* **words**: the replies are tokenised in one call (the same tokenizer as the per-reply path);
+  a token of up to three characters is packed and looked up like a character n-gram, a longer
+  one by dict; a bigram is the pair of word ids, looked up in a cuckoo hash too.
 
 The result is **bit-for-bit** the per-reply path's: features are counted, ordered as
 ``collections.Counter`` orders them (first occurrence: unigrams, then bigrams, then trigrams;
