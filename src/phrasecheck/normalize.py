@@ -387,8 +387,9 @@ class _FoldTable:
         odd = [ch for ch, f in self.changed.items() if len(f) != 1]
         self.odd = re.compile("[" + "".join(re.escape(ch) for ch in odd)
                               + "\U00010000-\U0010FFFF]")
+        # any character str.translate would change (never matching, if none would)
         self.folds = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(self.one_to_one))
-                                + "]")
+                                + "]" if self.one_to_one else "(?!)")
         self._arrays: tuple[Any, Any, dict[int, Any]] | None = None
 
     def _changes(self) -> dict[str, str]:
