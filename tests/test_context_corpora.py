@@ -34,6 +34,7 @@ def _jsonl(pattern: str) -> list[dict[str, Any]]:
 
 CONTEXT = _jsonl("context/*.jsonl")
 CALLS = _jsonl("calls/calls*.jsonl")
+FRESH = _jsonl("calls_fresh/fresh_*.jsonl")
 
 
 def test_context_corpus_size_and_ids() -> None:
@@ -63,11 +64,10 @@ def test_context_gold_is_consistent(item: dict[str, Any]) -> None:
     assert gold["thanks_after_hold"] == outcome([h["thanks_after"] for h in hs])
 
 
-def test_calls_corpus() -> None:
-    assert len(CALLS) >= 48
-    ids = [c["id"] for c in CALLS]
+def _check_calls(calls: list[dict[str, Any]]) -> None:
+    ids = [c["id"] for c in calls]
     assert len(set(ids)) == len(ids)
-    for call in CALLS:
+    for call in calls:
         text = "".join(u["text"] for u in call["utterances"])
         assert 300 <= len(text) <= 1500, (call["id"], len(text))
         assert call["layout"] in {"spaces", "commas", "none", "lines"}
@@ -79,8 +79,27 @@ def test_calls_corpus() -> None:
             assert g[key] is bool(marked), call["id"]
             assert all(roles[i] == "agent" for i in marked), call["id"]
     compliant = sum(not (c["gold"]["rude"] or c["gold"]["evasive"]) and c["gold"]["greeting"]
-                    and c["gold"]["closing"] for c in CALLS)
-    assert 0.35 <= compliant / len(CALLS) <= 0.65
+                    and c["gold"]["closing"] for c in calls)
+    assert 0.35 <= compliant / len(calls) <= 0.65
+
+
+def test_calls_corpus() -> None:
+    assert len(CALLS) >= 48
+    _check_calls(CALLS)
+
+
+def test_fresh_calls_are_a_separate_test_set() -> None:
+    """corpora/calls_fresh: the same format and checks; no id shared with corpora/calls, and
+    the training script's loader (corpora/context/models.py) never reads them."""
+    assert len(FRESH) >= 30
+    _check_calls(FRESH)
+    assert {c["domain"] for c in FRESH} == DOMAINS
+    assert not {c["id"] for c in FRESH} & {c["id"] for c in CALLS}
+    sys.path.insert(0, str(CORPORA / "context"))
+    import models
+
+    loaded = {c["id"] for c in models.load_calls()}
+    assert loaded == {c["id"] for c in CALLS}
 
 
 def _customer_rows() -> list[dict[str, str]]:
