@@ -39,16 +39,18 @@ def machine() -> str:
             f"load average {load}")
 
 
-def ensure_corpus(n: int) -> Path:
-    """``benchmarks/.data/corpus_<n>``: ``corpus.generate(n)`` written once, deterministic."""
+def ensure_corpus(n: int, distinct: bool = False) -> Path:
+    """``benchmarks/.data/corpus_<n>`` (``corpus_<n>_distinct``): ``corpus.generate(n)``
+    written once, deterministic."""
     from corpus import generate, write
 
-    out = DATA / f"corpus_{n}"
+    out = DATA / (f"corpus_{n}_distinct" if distinct else f"corpus_{n}")
     done = out / ".complete"
     if not done.exists():
         shutil.rmtree(out, ignore_errors=True)
-        write(generate(n), out)
-        done.write_text(f"corpus.generate({n}), default seed\n", encoding="utf-8")
+        write(generate(n, distinct=distinct), out)
+        done.write_text(f"corpus.generate({n}, distinct={distinct}), default seed\n",
+                        encoding="utf-8")
     return out
 
 

@@ -1,11 +1,14 @@
 """Batch throughput end to end on one core, beside a bare jieba pass over the same texts.
 
     python benchmarks/bench_throughput.py [--conversations 1000] [--repeat 3] [--cpu 0]
-                                          [--profile] [--quick]
+                                          [--profile] [--quick] [--distinct]
 
 Input: JSONL files written by ``benchmarks/corpus.py`` (``generate(n)`` + ``write``) into
 ``benchmarks/.data/`` (deterministic; generated once). Every figure is the median of
 --repeat runs, the rows interleaved within each repeat so machine noise falls on all alike.
+The corpus's turns come from finite pools and repeat, more than real calls do; ``score_many``
+scores a text met again in its batch once. ``--distinct`` gives every turn a case number of
+its own (``corpus.generate(distinct=True)``), so nothing repeats: the harder measure.
 
 Rows (characters of turn text per second; the ratio is against bare jieba):
   bare jieba      ``jieba.Tokenizer().lcut`` of every turn text: the baseline;
@@ -85,6 +88,9 @@ def main() -> None:
     ap.add_argument("--cpu", type=int, default=0, help="the core to pin to")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--quick", action="store_true", help="200 conversations")
+    ap.add_argument("--distinct", action="store_true",
+                    help="every turn distinct: no repeat within a batch for score_many to "
+                         "score once (see corpus.generate)")
     args = ap.parse_args()
     n = 200 if args.quick else args.conversations
 
@@ -97,7 +103,7 @@ def main() -> None:
     from phrasecheck import Analyzer, read_conversations
     from phrasecheck.batch import BatchConfig, run_batch
 
-    src = ensure_corpus(n)
+    src = ensure_corpus(n, distinct=args.distinct)
     probe = Analyzer()
     real_model = probe.model
     timed = TimedModel(real_model) if real_model is not None else None
