@@ -473,10 +473,12 @@ def test_live_monitor_uses_the_hold_model() -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet="好的嗯谢您你慢查看等着行对 ，。！快点那哎a", max_size=40))
+@given(st.text(alphabet="好的嗯谢您你慢查看等着行对 ，。！快点那哎a\u3000", max_size=60))
 def test_backchannel_shortcut_keeps_its_definition(text: str) -> None:
-    """_backchannel skips the 慢慢 pattern for long turns without 慢慢: the same verdicts as
-    the plain definition (squash, drop 您慢慢查, then at most 12 acknowledgement words)."""
+    """_backchannel's shortcuts (a turn with more than 12 Chinese characters and no 慢 is
+    answered without squashing; a long one without 慢慢 skips the 慢慢 pattern) give the
+    verdicts of the plain definition (squash, drop 您慢慢查, then at most 12 acknowledgement
+    words)."""
     from phrasecheck.holds import _BACKCHANNEL, _TAKE_YOUR_TIME, _backchannel, _squash
 
     flat = _TAKE_YOUR_TIME.sub("", _squash(text))

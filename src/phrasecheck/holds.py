@@ -129,6 +129,12 @@ def is_backchannel(text: str) -> bool:
 
 
 def _backchannel(text: str) -> bool:
+    if (len(text) > _BACKCHANNEL_CHARS and "慢" not in text
+            and _HANZI.subn("", text)[1] > _BACKCHANNEL_CHARS):
+        # more Chinese characters than any acknowledgement holds, and no 慢慢: what the
+        # test below finds after squashing (a character is never squashed away), found
+        # without squashing a long turn character by character
+        return False
     flat = _squash(text)
     if not flat:
         return True
@@ -141,6 +147,7 @@ def _backchannel(text: str) -> bool:
 
 #: the longest acknowledgement, without spaces and punctuation (好的好的谢谢您了 …)
 _BACKCHANNEL_CHARS = 12
+_HANZI = re.compile("[\u4e00-\u9fff]")  # CJK ideographs: letters (Lo), never squashed
 
 
 _short_backchannel = lru_cache(maxsize=4096)(_backchannel)
