@@ -34,7 +34,8 @@ def _jsonl(pattern: str) -> list[dict[str, Any]]:
 
 CONTEXT = _jsonl("context/*.jsonl")
 CALLS = _jsonl("calls/calls*.jsonl")
-FRESH = _jsonl("calls_fresh/fresh_*.jsonl")
+FRESH = _jsonl("fresh/calls_*.jsonl")
+FRESH_CONTEXT = _jsonl("fresh/context_*.jsonl")
 
 
 def test_context_corpus_size_and_ids() -> None:
@@ -88,18 +89,28 @@ def test_calls_corpus() -> None:
     _check_calls(CALLS)
 
 
-def test_fresh_calls_are_a_separate_test_set() -> None:
-    """corpora/calls_fresh: the same format and checks; no id shared with corpora/calls, and
-    the training script's loader (corpora/context/models.py) never reads them."""
+def test_fresh_sets_are_separate_test_sets() -> None:
+    """corpora/fresh: the formats and checks of corpora/calls and corpora/context; no id
+    shared with them, and the training script's loaders never read them."""
     assert len(FRESH) >= 30
     _check_calls(FRESH)
     assert {c["domain"] for c in FRESH} == DOMAINS
     assert not {c["id"] for c in FRESH} & {c["id"] for c in CALLS}
+    assert len(FRESH_CONTEXT) >= 30
+    assert {c["metadata"]["domain"] for c in FRESH_CONTEXT} == DOMAINS
+    fresh_ids = [c["id"] for c in FRESH_CONTEXT]
+    assert len(set(fresh_ids)) == len(fresh_ids)
+    assert not set(fresh_ids) & {c["id"] for c in CONTEXT}
     sys.path.insert(0, str(CORPORA / "context"))
     import models
 
-    loaded = {c["id"] for c in models.load_calls()}
-    assert loaded == {c["id"] for c in CALLS}
+    assert {c["id"] for c in models.load_calls()} == {c["id"] for c in CALLS}
+    assert {c["id"] for c in models.load_context()} == {c["id"] for c in CONTEXT}
+
+
+@pytest.mark.parametrize("item", FRESH_CONTEXT, ids=[c["id"] for c in FRESH_CONTEXT])
+def test_fresh_context_gold_is_consistent(item: dict[str, Any]) -> None:
+    test_context_gold_is_consistent(item)
 
 
 def _customer_rows() -> list[dict[str, str]]:
