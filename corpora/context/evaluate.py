@@ -440,7 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "features or parameters, not the threshold below, not the hold and complaint rules "
         "(those were developed against the training conversations only).")
     say("")
-    say("How often the held-out split has been looked at: seventeen times. On 2026-12-02 it gave "
+    say("How often the held-out split has been looked at: nineteen times. On 2026-12-02 it gave "
         "a context-rule defect F1 of 0.871; the hold announcements were then widened using the "
         "training conversations only (commit 966346e: 18 disagreements with their gold to 0), "
         "and the second look gave 0.882 and a role accuracy of 0.866. On 2026-12-03 new "
@@ -540,9 +540,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         "together), with CRF regularisation c1/c2 0.05/0.02 (0.8861; three other settings "
         "0.8846-0.8854). Two further feature sets (the role contrast at the gap after a piece; "
         "crossings of a piece's end with the next piece's start) gave 0.8861 and 0.8864 and "
-        "were not shipped. This run, the seventeenth look, measures the rebuilt diariser; "
-        "nothing was chosen on the held-out split. Treat the figures as slightly optimistic "
-        "for the repeated looks.")
+        "were not shipped. The seventeenth look measured the rebuilt diariser (context-rule F1 "
+        "0.935, role accuracy 0.9011). Then the fresh test sets of corpora/fresh, written "
+        "after the models were frozen and measured once with them, showed context-rule "
+        "defect F1 0.683 (precision 0.519, recall 1.000): the complaint detector alarmed on "
+        "praise that mentions another company's slowness, on a customer saying the staff are "
+        "busy, and on anger at third parties; and agents who owned a failure without a stock "
+        "apology (这事确实是我们没做好) were taken for not apologising. Owning a failure "
+        "(是我们没做好, 是我们这边的失误 …, with 不是我们没做好 … allowed) was added to the "
+        "lexicon's apology phrase APO-012. 240 hard customer turns were also written (praise, "
+        "third-party anger, progress questions, neutral turns with 你们; complaints without "
+        "stock words) and the detector retrained with them: training cross-validation at the "
+        "chosen 0.8 fell from F1 0.933 to 0.920 (recall 0.894 to 0.851) and the demo corpus's "
+        "learned-trigger agreement from 58 to 56 of 66, below the 0.85 its test requires. "
+        "The eighteenth look measured that combination (context-rule F1 0.935, role accuracy "
+        "0.9014, the diariser's role model having learned from the new turns too); it was not "
+        "shipped, and the turns were not kept in corpora/customer. These changes were chosen "
+        "after the fresh sets' first look, so the fresh figures after them are no longer "
+        "independent. This run, the nineteenth look, measures the lexicon change alone; "
+        "nothing was chosen on the held-out split. Treat the "
+        "figures as slightly optimistic for the repeated looks.")
     say("")
     say("## 1. Complaint threshold (training items, 5-fold cross-validation)")
     say("")
