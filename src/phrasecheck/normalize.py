@@ -60,10 +60,10 @@ _FW_PUNCT_RE = re.compile("[" + _FW_PUNCT + "]")
 _NEEDS_WORK = re.compile("[A-Z" + "".join(re.escape(c) for c in _NOISE_CHARS) + "]")
 _REPEATS = re.compile(r"(.)\1{2,}")
 _NOISE_CLASS = "[" + "".join(re.escape(c) for c in _NOISE_CHARS) + "]"
-_NOISE_BETWEEN_CJK_RE = re.compile("(?<=[" + _CJK + "])" + _NOISE_CLASS + "+(?=[" + _CJK + "])")
+# decoration between two CJK characters, captured: re.split gives kept text and cut decoration
+# in turn (a match's span is the group's)
+_NOISE_BETWEEN_CJK_RE = re.compile("(?<=[" + _CJK + "])(" + _NOISE_CLASS + "+)(?=[" + _CJK + "])")
 _ZERO_WIDTH_RE = re.compile("[" + _ZERO_WIDTH + "]+")
-# the same, captured: re.split then gives kept text and cut decoration in turn
-_NOISE_SPLIT_RE = re.compile("(?<=[" + _CJK + "])(" + _NOISE_CLASS + "+)(?=[" + _CJK + "])")
 _SHORT = 512  # texts up to this length take the per-character path
 _TABLES: tuple[Any, Any, Any, Any] | None = None
 
@@ -266,7 +266,7 @@ class Normalizer:
             if _ZERO_WIDTH_RE.search(out) is None:
                 # decoration between CJK characters only (ASR text, a space between words):
                 # one split gives the kept runs and the cut ones, in turn
-                parts = _NOISE_SPLIT_RE.split(out)
+                parts = _NOISE_BETWEEN_CJK_RE.split(out)
                 if len(parts) > 1:
                     at = list(accumulate(map(len, parts), initial=0))
                     los, his = at[0::2], at[1::2]
