@@ -208,6 +208,18 @@ def call_outcome(score: Any) -> dict[str, bool]:
     }
 
 
+def undiarised(call: Mapping[str, Any]) -> Any:
+    """The call as phrasecheck reads its raw ASR text: every line a chunk without a role,
+    diarised by the default diariser (``phrasecheck.diarize``)."""
+    from phrasecheck.readers._common import Builder, Options, RawTurn, finish
+
+    text, _ = M.layout_text(call)
+    b = Builder(str(call["id"]))
+    b.turns = [RawTurn("unknown", ln, line=i + 1) for i, ln in enumerate(text.split("\n"))
+               if ln.strip()]
+    return finish(b, f"{call['id']}.txt", "txt", Options.build())
+
+
 def labelled(call: Mapping[str, Any]) -> Any:
     from phrasecheck.types import Conversation, Turn
 
@@ -387,17 +399,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     scorer = Analyzer(model="default", complaint_model=complaint, hold_model=hold)
     outcome_agree: Counter[str] = Counter()
     oracle_agree: Counter[str] = Counter()
-    from phrasecheck.readers._common import Options, finish, Builder, RawTurn  # noqa: I001
     import phrasecheck.diarize as D
 
     D._default = diarizer  # score the calls with the model just trained
     for call in calls_te:
-        text, _ = M.layout_text(call)
-        b = Builder(str(call["id"]))
-        b.turns = [RawTurn("unknown", ln, line=i + 1) for i, ln in enumerate(text.split("\n"))
-                   if ln.strip()]
-        conv = finish(b, f"{call['id']}.txt", "txt", Options.build())
-        mono = call_outcome(scorer.score(conv))
+        mono = call_outcome(scorer.score(undiarised(call)))
         gold_roles = call_outcome(scorer.score(labelled(call)))
         for key in ("greeting", "closing", "rude", "evasive"):
             outcome_agree[key] += mono[key] == bool(call["gold"][key])

@@ -38,27 +38,20 @@ sys.path.insert(0, str(ROOT / "corpora" / "context"))
 sys.path.insert(0, str(ROOT / "corpora" / "calls"))
 
 import evaluate as E  # noqa: E402  (corpora/context/evaluate.py)
-from build import layout_text, read_jsonl  # noqa: E402  (corpora/calls/build.py)
+from build import read_jsonl  # noqa: E402  (corpora/calls/build.py)
 
 OUT = HERE / "RESULTS.md"
 KEYS = ("greeting", "closing", "rude", "evasive")
 
 
 def _calls_section(scorer: Any, calls: Sequence[Mapping[str, Any]]) -> list[str]:
-    from phrasecheck.readers._common import Builder, Options, RawTurn, finish
-
     ok, n = E.utterance_accuracy(calls, None)  # None: the shipped diarisation model
     agree: Counter[str] = Counter()
     oracle: Counter[str] = Counter()
     gold_true: Counter[str] = Counter()
     misses: list[str] = []
     for call in calls:
-        text, _ = layout_text(call)
-        b = Builder(str(call["id"]))
-        b.turns = [RawTurn("unknown", ln, line=i + 1) for i, ln in enumerate(text.split("\n"))
-                   if ln.strip()]
-        mono = E.call_outcome(scorer.score(finish(b, f"{call['id']}.txt", "txt",
-                                                  Options.build())))
+        mono = E.call_outcome(scorer.score(E.undiarised(call)))
         with_roles = E.call_outcome(scorer.score(E.labelled(call)))
         gold = {k: bool(call["gold"][k]) for k in KEYS}
         for k in KEYS:
